@@ -1,0 +1,24 @@
+//! Leadline's vocabulary: typed ids, parsed newtypes (`Phone`, `Email`) and the plain data that
+//! crosses crate boundaries (`Lead`, `Message`, `ConsentEvent`, ...). Nothing here does I/O.
+
+pub mod clock;
+pub mod consent;
+pub mod email;
+pub mod ids;
+pub mod lead;
+pub mod mask;
+pub mod message;
+pub mod phone;
+pub mod tenant;
+
+pub use clock::{Clock, SystemClock};
+pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
+pub use email::{Email, EmailError};
+pub use ids::{ApiKeyId, ConsentEventId, IdError, JobId, LeadId, MessageId, TenantId};
+pub use lead::{Lead, LeadStatus, NewLead};
+pub use message::{Channel, Direction, Message, MessageStatus};
+pub use phone::{Phone, PhoneError};
+pub use tenant::Tenant;
+
+/// Instants are UTC timestamps everywhere; local time exists only inside `compliance`.
+pub type Timestamp = jiff::Timestamp;
