@@ -6,7 +6,19 @@ use crate::{ConsentEventId, LeadId, Timestamp};
 
 /// What a message is for. Decides which consent it needs and which rules apply (see
 /// `COMPLIANCE.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// The answer to the person's own inquiry; confirmations and reminders they asked for.
@@ -17,7 +29,11 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] = [Purpose::Transactional, Purpose::Informational, Purpose::Marketing];
+    pub const ALL: [Purpose; 3] = [
+        Purpose::Transactional,
+        Purpose::Informational,
+        Purpose::Marketing,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -76,12 +76,22 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(Email::parse("  Jane.Doe@Example.COM ").unwrap().as_str(), "jane.doe@example.com");
+        assert_eq!(
+            Email::parse("  Jane.Doe@Example.COM ").unwrap().as_str(),
+            "jane.doe@example.com"
+        );
     }
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["", "jane", "jane@", "@example.com", "jane@localhost", "a b@example.com"] {
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@localhost",
+            "a b@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

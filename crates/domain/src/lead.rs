@@ -84,6 +84,8 @@ pub struct Lead {
 impl Lead {
     /// The first word of the name, for greetings.
     pub fn first_name(&self) -> Option<&str> {
-        self.name.as_deref().and_then(|n| n.split_whitespace().next())
+        self.name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next())
     }
 }

@@ -1,6 +1,7 @@
 //! Leadline's vocabulary: typed ids, parsed newtypes (`Phone`, `Email`) and the plain data that
 //! crosses crate boundaries (`Lead`, `Message`, `ConsentEvent`, ...). Nothing here does I/O.
 
+pub mod address;
 pub mod clock;
 pub mod consent;
 pub mod email;
@@ -11,6 +12,7 @@ pub mod message;
 pub mod phone;
 pub mod tenant;
 
+pub use address::Address;
 pub use clock::{Clock, SystemClock};
 pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};

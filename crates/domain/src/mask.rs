@@ -34,7 +34,11 @@ pub fn email(address: &str) -> String {
 
 /// Masks an address of either kind.
 pub fn address(addr: &str) -> String {
-    if addr.contains('@') { email(addr) } else { phone(addr) }
+    if addr.contains('@') {
+        email(addr)
+    } else {
+        phone(addr)
+    }
 }
 
 #[cfg(test)]

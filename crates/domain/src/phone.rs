@@ -101,8 +101,17 @@ mod tests {
 
     #[test]
     fn national_formats_become_e164() {
-        for input in ["(415) 555-2671", "415.555.2671", "4155552671", " +1 415 555 2671 "] {
-            assert_eq!(Phone::parse(input, "US").unwrap().as_str(), "+14155552671", "{input}");
+        for input in [
+            "(415) 555-2671",
+            "415.555.2671",
+            "4155552671",
+            " +1 415 555 2671 ",
+        ] {
+            assert_eq!(
+                Phone::parse(input, "US").unwrap().as_str(),
+                "+14155552671",
+                "{input}"
+            );
         }
     }
 
@@ -115,7 +124,10 @@ mod tests {
 
     #[test]
     fn area_code_of_a_nanp_number() {
-        assert_eq!(Phone::parse("850-555-0199", "US").map(|p| p.nanp_area_code().map(str::to_owned)), Ok(Some("850".into())));
+        assert_eq!(
+            Phone::parse("850-555-0199", "US").map(|p| p.nanp_area_code().map(str::to_owned)),
+            Ok(Some("850".into()))
+        );
     }
 
     #[test]
@@ -124,7 +136,10 @@ mod tests {
         assert!(Phone::parse("hello", "US").is_err());
         assert!(Phone::parse("123", "US").is_err());
         assert!(Phone::parse(&"9".repeat(200), "US").is_err());
-        assert!(matches!(Phone::parse("4155552671", "ZZ"), Err(PhoneError::UnknownRegion(_))));
+        assert!(matches!(
+            Phone::parse("4155552671", "ZZ"),
+            Err(PhoneError::UnknownRegion(_))
+        ));
     }
 
     #[test]

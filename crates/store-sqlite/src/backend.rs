@@ -1,0 +1,964 @@
+//! `Store` for SQLite: reads on the pool, writes through the writer.
+
+use async_trait::async_trait;
+use domain::{
+    Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, JobId, Lead, LeadId, LeadStatus,
+    Message, MessageId, MessageStatus, Tenant, TenantId, Timestamp,
+};
+use sqlx::SqliteConnection;
+use store::codec::{
+    self, ApiKeyRow, ConsentRow, JobRow, LeadRow, MessageRow, TenantRow, address_index, us,
+};
+use store::{
+    ApiKeyRecord, BeginOutbound, ClaimedJob, DbError, DbResult, IntakeOutcome, IntakeRequest,
+    JobRecord, JobState, LeadQuery, Lease, MessageQuery, NewApiKey, NewConsentEvent, NewInbound,
+    NewJob, NewOutbound, OutboundResult, Store, TenantRecord, TenantSettings, job_columns,
+    lead_columns, message_columns,
+};
+use uuid::Uuid;
+
+use crate::{SqliteStore, db};
+
+fn clamp_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, 500))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn migrations_current(&self) -> DbResult<bool> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.read)
+                .await
+                .map_err(db)?;
+        let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(crate::SqliteStore::migrator()
+            .iter()
+            .all(|m| applied.contains(&m.version)))
+    }
+
+    async fn create_tenant(
+        &self,
+        name: &str,
+        settings: &TenantSettings,
+        at: Timestamp,
+    ) -> DbResult<TenantRecord> {
+        let record = TenantRecord {
+            id: TenantId::new(),
+            name: name.to_owned(),
+            settings: settings.clone(),
+            created_at: at,
+        };
+        let (id, name, json) = (
+            record.id.as_uuid(),
+            record.name.clone(),
+            codec::settings_json(settings),
+        );
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO tenants (id, name, settings, created_at) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(id)
+                    .bind(name)
+                    .bind(json)
+                    .bind(us(at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(record)
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> DbResult<Option<TenantRecord>> {
+        sqlx::query_as::<_, TenantRow>(
+            "SELECT id, name, settings, created_at FROM tenants WHERE id = ?",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(TenantRow::into_record)
+        .transpose()
+    }
+
+    async fn list_tenants(&self) -> DbResult<Vec<TenantRecord>> {
+        sqlx::query_as::<_, TenantRow>(
+            "SELECT id, name, settings, created_at FROM tenants ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(TenantRow::into_record)
+        .collect()
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        tenant: Tenant,
+        settings: &TenantSettings,
+    ) -> DbResult<()> {
+        let (id, json) = (tenant.id().as_uuid(), codec::settings_json(settings));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE tenants SET settings = ? WHERE id = ?")
+                        .bind(json)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    if done.rows_affected() == 0 {
+                        Err(DbError::NotFound)
+                    } else {
+                        Ok(())
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn create_api_key(&self, tenant: Tenant, key: NewApiKey) -> DbResult<ApiKeyRecord> {
+        let record = ApiKeyRecord {
+            id: key.id,
+            tenant_id: tenant.id(),
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            hash: key.hash.clone(),
+            scopes: key.scopes.clone(),
+            created_at: key.created_at,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(key.id.as_uuid())
+                    .bind(t)
+                    .bind(&key.name)
+                    .bind(&key.prefix)
+                    .bind(&key.hash)
+                    .bind(codec::scopes_json(&key.scopes))
+                    .bind(us(key.created_at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(record)
+    }
+
+    async fn find_api_key_by_prefix(&self, prefix: &str) -> DbResult<Option<ApiKeyRecord>> {
+        sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT id, tenant_id, name, prefix, hash, scopes, created_at, last_used_at, revoked_at \
+             FROM api_keys WHERE prefix = ?",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(ApiKeyRow::into_record)
+        .transpose()
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> DbResult<()> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+                        .bind(us(at))
+                        .bind(id.as_uuid())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, tenant: Tenant) -> DbResult<Vec<ApiKeyRecord>> {
+        sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT id, tenant_id, name, prefix, hash, scopes, created_at, last_used_at, revoked_at \
+             FROM api_keys WHERE tenant_id = ? ORDER BY id",
+        )
+        .bind(tenant.id().as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(ApiKeyRow::into_record)
+        .collect()
+    }
+
+    async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()> {
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ?",
+                    )
+                    .bind(us(at))
+                    .bind(id.as_uuid())
+                    .bind(t)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
+                })
+            })
+            .await
+    }
+
+    async fn intake(&self, tenant: Tenant, req: IntakeRequest) -> DbResult<IntakeOutcome> {
+        // Seal outside the writer: the writer's time is the whole database's time.
+        let sealed = codec::seal_lead(&self.cipher, tenant.id(), req.new_lead_id, &req.lead);
+        let cipher = self.cipher.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    crate::intake::intake(conn, &cipher, tenant.id(), req, sealed).await
+                })
+            })
+            .await
+    }
+
+    async fn get_lead(&self, tenant: Tenant, id: LeadId) -> DbResult<Option<Lead>> {
+        sqlx::query_as::<_, LeadRow>(concat!(
+            "SELECT ",
+            lead_columns!(),
+            " FROM leads WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    async fn find_lead_by_address(
+        &self,
+        tenant: Tenant,
+        address: &Address,
+    ) -> DbResult<Option<Lead>> {
+        let bidx = address_index(&self.cipher, tenant.id(), address).to_vec();
+        let sql = match address {
+            Address::Phone(_) => concat!(
+                "SELECT ",
+                lead_columns!(),
+                " FROM leads WHERE tenant_id = ? AND phone_bidx = ?"
+            ),
+            Address::Email(_) => concat!(
+                "SELECT ",
+                lead_columns!(),
+                " FROM leads WHERE tenant_id = ? AND email_bidx = ?"
+            ),
+        };
+        sqlx::query_as::<_, LeadRow>(sql)
+            .bind(tenant.id().as_uuid())
+            .bind(bidx)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?
+            .map(|row| row.open(&self.cipher))
+            .transpose()
+    }
+
+    async fn list_leads(&self, tenant: Tenant, query: &LeadQuery) -> DbResult<Vec<Lead>> {
+        if let Some(address) = &query.address {
+            let lead = self.find_lead_by_address(tenant, address).await?;
+            return Ok(lead
+                .filter(|l| query.status.is_none_or(|s| l.status == s))
+                .filter(|l| query.source.as_ref().is_none_or(|s| &l.source == s))
+                .filter(|l| query.before.is_none_or(|b| l.id < b))
+                .into_iter()
+                .collect());
+        }
+        sqlx::query_as::<_, LeadRow>(concat!(
+            "SELECT ",
+            lead_columns!(),
+            " FROM leads WHERE tenant_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR source = ?3) \
+             AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(query.status.map(LeadStatus::as_str))
+        .bind(query.source.as_deref())
+        .bind(query.before.map(|b| b.as_uuid()))
+        .bind(clamp_limit(query.limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+
+    async fn set_lead_status(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        status: LeadStatus,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?")
+                        .bind(status.as_str())
+                        .bind(us(at))
+                        .bind(t)
+                        .bind(id.as_uuid())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
+    }
+
+    async fn advance_lead_status(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        from: LeadStatus,
+        to: LeadStatus,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND status = ?",
+                    )
+                    .bind(to.as_str())
+                    .bind(us(at))
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .bind(from.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
+    }
+
+    async fn append_consent_event(&self, tenant: Tenant, event: NewConsentEvent) -> DbResult<()> {
+        let sealed = codec::seal_evidence(&self.cipher, tenant.id(), event.id, &event.evidence);
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let exists: Option<(Uuid,)> =
+                        sqlx::query_as("SELECT id FROM leads WHERE tenant_id = ? AND id = ?")
+                            .bind(t)
+                            .bind(event.lead_id.as_uuid())
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(db)?;
+                    if exists.is_none() {
+                        return Err(DbError::NotFound);
+                    }
+                    insert_consent(
+                        conn,
+                        t,
+                        event.id,
+                        event.lead_id,
+                        event.kind,
+                        &event.source,
+                        sealed,
+                        event.recorded_at,
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+
+    async fn list_consent_events(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<ConsentEvent>> {
+        sqlx::query_as::<_, ConsentRow>(
+            "SELECT id, tenant_id, lead_id, kind, source, evidence_ct, recorded_at FROM consent_events \
+             WHERE tenant_id = ? AND lead_id = ? ORDER BY recorded_at, id",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(lead.as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+
+    async fn begin_outbound(
+        &self,
+        tenant: Tenant,
+        message: NewOutbound,
+    ) -> DbResult<BeginOutbound> {
+        let sealed = codec::seal_message(
+            &self.cipher,
+            tenant.id(),
+            message.id,
+            &message.to,
+            message.subject.as_deref(),
+            &message.body,
+        );
+        let cipher = self.cipher.clone();
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(key) = &message.dedupe_key {
+                        let existing = sqlx::query_as::<_, MessageRow>(concat!(
+                            "SELECT ",
+                            message_columns!(),
+                            " FROM messages WHERE tenant_id = ? AND dedupe_key = ?"
+                        ))
+                        .bind(t)
+                        .bind(key)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                        if let Some(row) = existing {
+                            return Ok(BeginOutbound::Existing(row.open(&cipher)?));
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO messages (id, tenant_id, lead_id, channel, direction, party_ct, party_bidx, \
+                         our_addr, subject_ct, body_ct, purpose, status, error, job_id, dedupe_key, created_at, \
+                         updated_at, intake_at) VALUES (?, ?, ?, ?, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(message.id.as_uuid())
+                    .bind(t)
+                    .bind(message.lead_id.map(|l| l.as_uuid()))
+                    .bind(message.channel.as_str())
+                    .bind(sealed.party_ct)
+                    .bind(sealed.party_bidx)
+                    .bind(&message.from)
+                    .bind(sealed.subject_ct)
+                    .bind(sealed.body_ct)
+                    .bind(message.purpose.as_str())
+                    .bind(message.status.as_str())
+                    .bind(&message.error)
+                    .bind(message.job_id.map(|j| j.as_uuid()))
+                    .bind(&message.dedupe_key)
+                    .bind(us(message.created_at))
+                    .bind(us(message.created_at))
+                    .bind(message.intake_at.map(us))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(BeginOutbound::Started(domain::Message {
+                        id: message.id,
+                        tenant_id: TenantId::from_uuid(t),
+                        lead_id: message.lead_id,
+                        channel: message.channel,
+                        direction: domain::Direction::Outbound,
+                        to: message.to,
+                        from: message.from,
+                        subject: message.subject,
+                        body: message.body,
+                        purpose: Some(message.purpose),
+                        status: message.status,
+                        error: message.error,
+                        provider: None,
+                        provider_message_id: None,
+                        job_id: message.job_id,
+                        created_at: message.created_at,
+                        updated_at: message.created_at,
+                        intake_at: message.intake_at,
+                        provider_called_at: None,
+                    }))
+                })
+            })
+            .await
+    }
+
+    async fn finish_outbound(
+        &self,
+        tenant: Tenant,
+        id: MessageId,
+        result: OutboundResult,
+    ) -> DbResult<()> {
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE messages SET status = ?, provider = ?, provider_message_id = COALESCE(?, provider_message_id), \
+                         error = ?, provider_called_at = COALESCE(?, provider_called_at), updated_at = ? \
+                         WHERE tenant_id = ? AND id = ?",
+                    )
+                    .bind(result.status.as_str())
+                    .bind(&result.provider)
+                    .bind(&result.provider_message_id)
+                    .bind(&result.error)
+                    .bind(result.provider_called_at.map(us))
+                    .bind(us(result.at))
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
+                })
+            })
+            .await
+    }
+
+    async fn record_inbound(&self, tenant: Tenant, message: NewInbound) -> DbResult<Message> {
+        let sealed = codec::seal_message(
+            &self.cipher,
+            tenant.id(),
+            message.id,
+            &message.from,
+            None,
+            &message.body,
+        );
+        let t = tenant.id().as_uuid();
+        let record = Message {
+            id: message.id,
+            tenant_id: tenant.id(),
+            lead_id: message.lead_id,
+            channel: message.channel,
+            direction: domain::Direction::Inbound,
+            to: message.to.clone(),
+            from: message.from.clone(),
+            subject: None,
+            body: message.body.clone(),
+            purpose: None,
+            status: MessageStatus::Received,
+            error: None,
+            provider: Some(message.provider.clone()),
+            provider_message_id: message.provider_message_id.clone(),
+            job_id: None,
+            created_at: message.received_at,
+            updated_at: message.received_at,
+            intake_at: None,
+            provider_called_at: None,
+        };
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO messages (id, tenant_id, lead_id, channel, direction, party_ct, party_bidx, \
+                         our_addr, body_ct, status, provider, provider_message_id, created_at, updated_at) \
+                         VALUES (?, ?, ?, ?, 'inbound', ?, ?, ?, ?, 'received', ?, ?, ?, ?)",
+                    )
+                    .bind(message.id.as_uuid())
+                    .bind(t)
+                    .bind(message.lead_id.map(|l| l.as_uuid()))
+                    .bind(message.channel.as_str())
+                    .bind(sealed.party_ct)
+                    .bind(sealed.party_bidx)
+                    .bind(&message.to)
+                    .bind(sealed.body_ct)
+                    .bind(&message.provider)
+                    .bind(&message.provider_message_id)
+                    .bind(us(message.received_at))
+                    .bind(us(message.received_at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(record)
+    }
+
+    async fn get_message(&self, tenant: Tenant, id: MessageId) -> DbResult<Option<Message>> {
+        sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    async fn list_messages(&self, tenant: Tenant, query: &MessageQuery) -> DbResult<Vec<Message>> {
+        // `to` means the recipient: the person for outbound messages, our own address for
+        // inbound ones.
+        let (to_bidx, to_plain) = match &query.to {
+            Some(a) => (
+                Some(address_index(&self.cipher, tenant.id(), a).to_vec()),
+                Some(a.as_str().to_owned()),
+            ),
+            None => (None, None),
+        };
+        sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE tenant_id = ?1 AND (?2 IS NULL OR lead_id = ?2) \
+             AND (?3 IS NULL OR direction = ?3) \
+             AND (?4 IS NULL OR (direction = 'outbound' AND party_bidx = ?4) OR (direction = 'inbound' AND our_addr = ?5)) \
+             AND (?6 IS NULL OR id < ?6) ORDER BY id DESC LIMIT ?7"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(query.lead_id.map(|l| l.as_uuid()))
+        .bind(query.direction.map(|d| d.as_str()))
+        .bind(to_bidx)
+        .bind(to_plain)
+        .bind(query.before.map(|b| b.as_uuid()))
+        .bind(clamp_limit(query.limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+
+    async fn is_suppressed(&self, tenant: Tenant, addresses: &[Address]) -> DbResult<bool> {
+        for address in addresses {
+            let bidx = address_index(&self.cipher, tenant.id(), address).to_vec();
+            let hit: Option<(i64,)> =
+                sqlx::query_as("SELECT 1 FROM suppressions WHERE tenant_id = ? AND bidx = ?")
+                    .bind(tenant.id().as_uuid())
+                    .bind(bidx)
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db)?;
+            if hit.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn suppress(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        reason: &str,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let rows: Vec<(Vec<u8>, &'static str)> = addresses
+            .iter()
+            .map(|a| {
+                (
+                    address_index(&self.cipher, tenant.id(), a).to_vec(),
+                    a.channel().as_str(),
+                )
+            })
+            .collect();
+        let (t, reason) = (tenant.id().as_uuid(), reason.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    for (bidx, channel) in rows {
+                        sqlx::query(
+                            "INSERT INTO suppressions (tenant_id, bidx, channel, reason, created_at) VALUES (?, ?, ?, ?, ?) \
+                             ON CONFLICT (tenant_id, bidx) DO NOTHING",
+                        )
+                        .bind(t)
+                        .bind(bidx)
+                        .bind(channel)
+                        .bind(&reason)
+                        .bind(us(at))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn enqueue(&self, job: NewJob) -> DbResult<JobId> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(key) = &job.dedupe_key {
+                        let live: Option<(Uuid,)> = sqlx::query_as(
+                            "SELECT id FROM jobs WHERE dedupe_key = ? AND state IN ('ready', 'running')",
+                        )
+                        .bind(key)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                        if let Some((id,)) = live {
+                            return Ok(JobId::from_uuid(id));
+                        }
+                    }
+                    insert_job(conn, &job).await?;
+                    Ok(job.id)
+                })
+            })
+            .await
+    }
+
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        wall_now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: u32,
+    ) -> DbResult<Vec<ClaimedJob>> {
+        let worker = worker.to_owned();
+        let lease_until = wall_now
+            .saturating_add(lease)
+            .map_err(|_| DbError::corrupt("lease overflow"))?;
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query_as::<_, JobRow>(concat!(
+                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = ?1, lease_until = ?2, \
+                         updated_at = ?3 WHERE id IN (SELECT id FROM (\
+                           SELECT id, run_at FROM jobs WHERE state = 'ready' AND run_at <= ?4 \
+                           UNION ALL SELECT id, run_at FROM jobs WHERE state = 'running' AND lease_until <= ?3\
+                         ) ORDER BY run_at LIMIT ?5) RETURNING ",
+                        job_columns!()
+                    ))
+                    .bind(&worker)
+                    .bind(us(lease_until))
+                    .bind(us(wall_now))
+                    .bind(us(now))
+                    .bind(clamp_limit(limit))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    rows.into_iter()
+                        .map(|row| {
+                            let job = row.into_record()?;
+                            Ok(ClaimedJob { lease: Lease { worker: worker.clone(), attempt: job.attempts }, job })
+                        })
+                        .collect()
+                })
+            })
+            .await
+    }
+
+    async fn complete_job(&self, id: JobId, lease: &Lease, at: Timestamp) -> DbResult<()> {
+        let lease = lease.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ? \
+                         WHERE id = ? AND state = 'running' AND locked_by = ? AND attempts = ?",
+                    )
+                    .bind(us(at))
+                    .bind(id.as_uuid())
+                    .bind(&lease.worker)
+                    .bind(i64::from(lease.attempt))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if done.rows_affected() == 0 {
+                        Err(DbError::NotFound)
+                    } else {
+                        Ok(())
+                    }
+                })
+            })
+            .await
+    }
+
+    async fn fail_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        error: &str,
+        retry_at: Timestamp,
+        at: Timestamp,
+    ) -> DbResult<JobState> {
+        let (lease, error) = (lease.clone(), codec::bounded_error(error));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let state: Option<(String,)> = sqlx::query_as(
+                        "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
+                         run_at = ?, last_error = ?, lease_until = NULL, locked_by = NULL, updated_at = ? \
+                         WHERE id = ? AND state = 'running' AND locked_by = ? AND attempts = ? RETURNING state",
+                    )
+                    .bind(us(retry_at))
+                    .bind(&error)
+                    .bind(us(at))
+                    .bind(id.as_uuid())
+                    .bind(&lease.worker)
+                    .bind(i64::from(lease.attempt))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    let (state,) = state.ok_or(DbError::NotFound)?;
+                    JobState::parse(&state).ok_or_else(|| DbError::corrupt("job state"))
+                })
+            })
+            .await
+    }
+
+    async fn release_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        run_at: Timestamp,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let lease = lease.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE jobs SET state = 'ready', attempts = attempts - 1, run_at = ?, lease_until = NULL, \
+                         locked_by = NULL, updated_at = ? WHERE id = ? AND state = 'running' AND locked_by = ? AND attempts = ?",
+                    )
+                    .bind(us(run_at))
+                    .bind(us(at))
+                    .bind(id.as_uuid())
+                    .bind(&lease.worker)
+                    .bind(i64::from(lease.attempt))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
+                })
+            })
+            .await
+    }
+
+    async fn next_job_due(&self) -> DbResult<Option<Timestamp>> {
+        let next: Option<(i64,)> =
+            sqlx::query_as("SELECT MIN(run_at) FROM jobs WHERE state = 'ready'")
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db)?
+                .and_then(|(v,): (Option<i64>,)| v.map(|v| (v,)));
+        next.map(|(v,)| codec::ts(v)).transpose()
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: Tenant,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> DbResult<Vec<JobRecord>> {
+        sqlx::query_as::<_, JobRow>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE tenant_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(state.map(JobState::as_str))
+        .bind(clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(JobRow::into_record)
+        .collect()
+    }
+
+    async fn get_job(&self, id: JobId) -> DbResult<Option<JobRecord>> {
+        sqlx::query_as::<_, JobRow>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = ?"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(JobRow::into_record)
+        .transpose()
+    }
+
+    async fn queue_depth(&self) -> DbResult<i64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE state IN ('ready', 'running')")
+                .fetch_one(&self.read)
+                .await
+                .map_err(db)?;
+        Ok(n)
+    }
+}
+
+pub(crate) async fn insert_job(conn: &mut SqliteConnection, job: &NewJob) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, run_at, dedupe_key, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, 'ready', 0, ?, ?, ?, ?, ?)",
+    )
+    .bind(job.id.as_uuid())
+    .bind(job.tenant_id.map(|t| t.as_uuid()))
+    .bind(&job.kind)
+    .bind(job.payload.to_string())
+    .bind(i64::from(job.max_attempts))
+    .bind(us(job.run_at))
+    .bind(&job.dedupe_key)
+    .bind(us(job.run_at))
+    .bind(us(job.run_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_consent(
+    conn: &mut SqliteConnection,
+    tenant: Uuid,
+    id: ConsentEventId,
+    lead: LeadId,
+    kind: ConsentKind,
+    source: &str,
+    sealed: Vec<u8>,
+    at: Timestamp,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO consent_events (id, tenant_id, lead_id, kind, source, evidence_ct, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.as_uuid())
+    .bind(tenant)
+    .bind(lead.as_uuid())
+    .bind(kind.as_str())
+    .bind(source)
+    .bind(sealed)
+    .bind(us(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The storage contract of Leadline.
+//!
+//! `Store` is what the engine and the web layer use; `store-sqlite` and `store-postgres` implement
+//! it. Methods are coarse (one method, one transaction) so that each backend can make a whole
+//! operation atomic in its own way, and so that the trait stays object-safe (`Arc<dyn Store>`).
+//! Every method on tenant-owned data takes the [`Tenant`] scope first: a row of another tenant is
+//! simply not found.
+//!
+//! Personal data never reaches a backend in clear: both backends seal and open rows through
+//! [`codec`], so they share the exact format, and [`conformance`] runs the same scenarios
+//! against each of them.
+
+pub mod codec;
+pub mod conformance;
+pub mod error;
+pub mod records;
+
+use async_trait::async_trait;
+use domain::{
+    Address, ApiKeyId, ConsentEvent, JobId, Lead, LeadId, LeadStatus, Message, MessageId, Tenant,
+    TenantId, Timestamp,
+};
+
+pub use error::{DbError, DbResult};
+pub use records::*;
+
+/// Everything Leadline persists.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Is the database reachable?
+    async fn ping(&self) -> DbResult<()>;
+    /// Have all migrations this binary knows been applied?
+    async fn migrations_current(&self) -> DbResult<bool>;
+
+    // ---- organisations -------------------------------------------------------------------
+
+    async fn create_tenant(
+        &self,
+        name: &str,
+        settings: &TenantSettings,
+        at: Timestamp,
+    ) -> DbResult<TenantRecord>;
+    async fn get_tenant(&self, id: TenantId) -> DbResult<Option<TenantRecord>>;
+    async fn list_tenants(&self) -> DbResult<Vec<TenantRecord>>;
+    async fn update_tenant_settings(
+        &self,
+        tenant: Tenant,
+        settings: &TenantSettings,
+    ) -> DbResult<()>;
+
+    // ---- API keys ------------------------------------------------------------------------
+
+    async fn create_api_key(&self, tenant: Tenant, key: NewApiKey) -> DbResult<ApiKeyRecord>;
+    /// The pre-authentication lookup: finds a key by its public prefix, whatever its tenant.
+    async fn find_api_key_by_prefix(&self, prefix: &str) -> DbResult<Option<ApiKeyRecord>>;
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> DbResult<()>;
+    async fn list_api_keys(&self, tenant: Tenant) -> DbResult<Vec<ApiKeyRecord>>;
+    async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()>;
+
+    // ---- leads ---------------------------------------------------------------------------
+
+    /// The intake transaction: honour the idempotency claim, dedupe by blind index (a match on
+    /// phone or email records a touch and fills in fields the lead lacked), insert a new lead
+    /// with its PII sealed, append the consent evidence, enqueue `jobs_if_created` for a new
+    /// lead. All or nothing, durable before it returns.
+    async fn intake(&self, tenant: Tenant, req: IntakeRequest) -> DbResult<IntakeOutcome>;
+    async fn get_lead(&self, tenant: Tenant, id: LeadId) -> DbResult<Option<Lead>>;
+    async fn find_lead_by_address(
+        &self,
+        tenant: Tenant,
+        address: &Address,
+    ) -> DbResult<Option<Lead>>;
+    async fn list_leads(&self, tenant: Tenant, query: &LeadQuery) -> DbResult<Vec<Lead>>;
+    /// Moves a lead's status; returns false when the lead does not exist in this tenant.
+    async fn set_lead_status(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        status: LeadStatus,
+        at: Timestamp,
+    ) -> DbResult<bool>;
+    /// Moves the status only when the lead is currently in `from` (e.g. new -> contacted).
+    async fn advance_lead_status(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        from: LeadStatus,
+        to: LeadStatus,
+        at: Timestamp,
+    ) -> DbResult<bool>;
+    async fn append_consent_event(&self, tenant: Tenant, event: NewConsentEvent) -> DbResult<()>;
+    async fn list_consent_events(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<ConsentEvent>>;
+
+    // ---- messages ------------------------------------------------------------------------
+
+    /// Records an outbound message before the provider is called ("in flight"), or a message
+    /// that compliance blocked. A message with the same dedupe key is returned instead.
+    async fn begin_outbound(&self, tenant: Tenant, message: NewOutbound)
+    -> DbResult<BeginOutbound>;
+    /// Records what the provider said about an in-flight message.
+    async fn finish_outbound(
+        &self,
+        tenant: Tenant,
+        id: MessageId,
+        result: OutboundResult,
+    ) -> DbResult<()>;
+    async fn record_inbound(&self, tenant: Tenant, message: NewInbound) -> DbResult<Message>;
+    async fn get_message(&self, tenant: Tenant, id: MessageId) -> DbResult<Option<Message>>;
+    async fn list_messages(&self, tenant: Tenant, query: &MessageQuery) -> DbResult<Vec<Message>>;
+
+    // ---- suppression ---------------------------------------------------------------------
+
+    /// Is any of these addresses on the organisation's suppression list?
+    async fn is_suppressed(&self, tenant: Tenant, addresses: &[Address]) -> DbResult<bool>;
+    /// Adds addresses to the suppression list (idempotent: the first reason and time are kept).
+    async fn suppress(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        reason: &str,
+        at: Timestamp,
+    ) -> DbResult<()>;
+
+    // ---- jobs ----------------------------------------------------------------------------
+
+    /// Enqueues a job; with a dedupe key that a live job already holds, returns that job's id.
+    async fn enqueue(&self, job: NewJob) -> DbResult<JobId>;
+    /// Claims up to `limit` jobs that are due (`run_at <= now`) or whose lease expired
+    /// (`lease_until <= wall_now`), leasing them until `wall_now + lease`.
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        wall_now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: u32,
+    ) -> DbResult<Vec<ClaimedJob>>;
+    async fn complete_job(&self, id: JobId, lease: &Lease, at: Timestamp) -> DbResult<()>;
+    /// A failed attempt: retried at `retry_at`, or dead-lettered when attempts are spent.
+    /// Returns the new state.
+    async fn fail_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        error: &str,
+        retry_at: Timestamp,
+        at: Timestamp,
+    ) -> DbResult<JobState>;
+    /// Puts a job back to wait until `run_at` without spending an attempt (a compliance defer,
+    /// or a worker shutting down).
+    async fn release_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        run_at: Timestamp,
+        at: Timestamp,
+    ) -> DbResult<()>;
+    /// The earliest `run_at` of a ready job, for the scheduler's sleep.
+    async fn next_job_due(&self) -> DbResult<Option<Timestamp>>;
+    async fn list_jobs(
+        &self,
+        tenant: Tenant,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> DbResult<Vec<JobRecord>>;
+    async fn get_job(&self, id: JobId) -> DbResult<Option<JobRecord>>;
+    /// Jobs ready or running, for the queue-depth gauge.
+    async fn queue_depth(&self) -> DbResult<i64>;
+}

@@ -1,0 +1,281 @@
+//! What goes into and comes out of a `Store`: inputs, records and queries.
+
+use domain::{
+    ApiKeyId, Channel, ConsentEvidence, Direction, JobId, Lead, LeadId, LeadStatus, MessageId,
+    MessageStatus, NewLead, Purpose, TenantId, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub name: String,
+    pub settings: TenantSettings,
+    pub created_at: Timestamp,
+}
+
+/// An organisation's settings that the foundation uses. Unknown keys are kept by serde's
+/// defaults so later versions can add fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct TenantSettings {
+    /// The name leads know the business by; used in messages.
+    pub business_name: String,
+    /// ISO 3166 region for numbers typed without a country code.
+    pub default_region: String,
+    /// minijinja template of the first SMS answer.
+    pub first_response_sms: String,
+    pub first_response_email_subject: String,
+    pub first_response_email_body: String,
+    /// The number or sender the organisation's texts come from.
+    pub sms_from: String,
+    pub email_from: String,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            business_name: String::new(),
+            default_region: "US".to_owned(),
+            first_response_sms:
+                "Hi {{ first_name | default('there') }}, thanks for reaching out to \
+                {{ business_name }}! We got your request and will be in touch shortly. \
+                Reply STOP to opt out."
+                    .to_owned(),
+            first_response_email_subject: "Thanks for contacting {{ business_name }}".to_owned(),
+            first_response_email_body: "Hi {{ first_name | default('there') }},\n\nThanks for \
+                reaching out to {{ business_name }}. We got your request and will be in touch \
+                shortly.\n\n{{ business_name }}"
+                .to_owned(),
+            sms_from: "+15005550006".to_owned(),
+            email_from: "hello@leadline.invalid".to_owned(),
+        }
+    }
+}
+
+/// A scope an API key can carry.
+pub const API_SCOPES: &[&str] = &[
+    "leads:read",
+    "leads:write",
+    "messages:read",
+    "messages:send",
+    "jobs:read",
+    "settings:write",
+    "sandbox",
+];
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub prefix: String,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub tenant_id: Option<TenantId>,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: Timestamp,
+    pub max_attempts: i32,
+    /// At most one job with this key exists at a time (recurring work, "once per lead").
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Ready,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Ready => "ready",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ready" => Some(JobState::Ready),
+            "running" => Some(JobState::Running),
+            "done" => Some(JobState::Done),
+            "dead" => Some(JobState::Dead),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub tenant_id: Option<TenantId>,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Proof of a claim: completing, retrying or releasing a job needs the lease it was claimed with,
+/// so a worker whose lease expired (and whose job was reclaimed) cannot overwrite the new owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub worker: String,
+    pub attempt: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub job: JobRecord,
+    pub lease: Lease,
+}
+
+/// A claim on an `Idempotency-Key` made inside the intake transaction.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub request_hash: [u8; 32],
+}
+
+/// One lead submission, as the intake transaction receives it.
+#[derive(Debug, Clone)]
+pub struct IntakeRequest {
+    /// The id the lead gets if it is new.
+    pub new_lead_id: LeadId,
+    pub lead: NewLead,
+    pub received_at: Timestamp,
+    pub idempotency: Option<IdempotencyClaim>,
+    /// Jobs to enqueue in the same transaction if, and only if, the lead is new.
+    pub jobs_if_created: Vec<NewJob>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeOutcome {
+    pub lead: Lead,
+    /// A new lead (201) or a new touch on an existing one (200).
+    pub created: bool,
+    /// The answer to an `Idempotency-Key` seen before with the same request; nothing was written.
+    pub replayed: bool,
+}
+
+/// Filters of `list_leads`. Results are newest first; `before` is the keyset cursor.
+#[derive(Debug, Clone, Default)]
+pub struct LeadQuery {
+    pub status: Option<LeadStatus>,
+    pub source: Option<String>,
+    pub address: Option<domain::Address>,
+    pub before: Option<LeadId>,
+    pub limit: u32,
+}
+
+/// An outbound message about to be handed to a provider.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    pub id: MessageId,
+    pub lead_id: Option<LeadId>,
+    pub channel: Channel,
+    pub to: String,
+    pub from: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub purpose: Purpose,
+    pub job_id: Option<JobId>,
+    /// At most one message per tenant with this key: "first_response:{lead}" makes a second
+    /// first answer to the same lead impossible, whatever crashes in between.
+    pub dedupe_key: Option<String>,
+    pub intake_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    /// `Sending` (in flight) or `Blocked`.
+    pub status: MessageStatus,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum BeginOutbound {
+    /// The message is recorded in flight; the caller may now call the provider.
+    Started(domain::Message),
+    /// A message with the same dedupe key exists: reconcile it, never send again blindly.
+    Existing(domain::Message),
+}
+
+/// What happened at the provider.
+#[derive(Debug, Clone)]
+pub struct OutboundResult {
+    pub status: MessageStatus,
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+    pub provider_called_at: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub id: MessageId,
+    pub lead_id: Option<LeadId>,
+    pub channel: Channel,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+    pub received_at: Timestamp,
+}
+
+/// Filters of `list_messages`, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub lead_id: Option<LeadId>,
+    pub to: Option<domain::Address>,
+    pub direction: Option<Direction>,
+    pub before: Option<MessageId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConsentEvent {
+    pub id: domain::ConsentEventId,
+    pub lead_id: LeadId,
+    pub kind: domain::ConsentKind,
+    pub source: String,
+    pub evidence: ConsentEvidence,
+    pub recorded_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SuppressionRecord {
+    pub channel: Option<Channel>,
+    pub reason: String,
+    pub created_at: Timestamp,
+}
