@@ -831,6 +831,35 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn dead_letter_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        error: &str,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let (lease, error) = (lease.clone(), codec::bounded_error(error));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE jobs SET state = 'dead', last_error = ?, lease_until = NULL, locked_by = NULL, updated_at = ? \
+                         WHERE id = ? AND state = 'running' AND locked_by = ? AND attempts = ?",
+                    )
+                    .bind(&error)
+                    .bind(us(at))
+                    .bind(id.as_uuid())
+                    .bind(&lease.worker)
+                    .bind(i64::from(lease.attempt))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if done.rows_affected() == 0 { Err(DbError::NotFound) } else { Ok(()) }
+                })
+            })
+            .await
+    }
+
     async fn release_job(
         &self,
         id: JobId,

@@ -4,6 +4,8 @@
 //! with a function that makes a fresh, migrated, empty store (or `None` to skip, which the
 //! PostgreSQL backend does only outside CI). Scenarios panic with a message on failure.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ macro_rules! conformance_tests {
             jobs_claim_only_due_work,
             expired_leases_are_reclaimed_and_stale_leases_refused,
             failing_jobs_back_off_then_die,
+            permanent_failures_die_at_once,
             released_jobs_keep_their_attempts,
             job_dedupe_keys_hold_while_live,
             concurrent_claims_never_share_a_job,
@@ -1018,6 +1021,34 @@ pub async fn failing_jobs_back_off_then_die(store: S) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+pub async fn permanent_failures_die_at_once(store: S) {
+    let now = t0();
+    let t = tenant(&store, "A").await;
+    let mut job = plain_job("broken", now, 8);
+    job.tenant_id = Some(t.id());
+    let id = store.enqueue(job).await.unwrap();
+    let c = store
+        .claim_jobs("w", now, now, secs(30), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .dead_letter_job(id, &c.lease, "unknown job kind", now)
+        .await
+        .unwrap();
+    let job = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Dead);
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.last_error.as_deref(), Some("unknown job kind"));
+    assert!(
+        matches!(
+            store.dead_letter_job(id, &c.lease, "again", now).await,
+            Err(DbError::NotFound)
+        ),
+        "only a running job with its lease"
     );
 }
 

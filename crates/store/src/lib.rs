@@ -153,6 +153,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         retry_at: Timestamp,
         at: Timestamp,
     ) -> DbResult<JobState>;
+    /// Dead-letters a job at once: its error is one that retrying cannot cure.
+    async fn dead_letter_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        error: &str,
+        at: Timestamp,
+    ) -> DbResult<()>;
     /// Puts a job back to wait until `run_at` without spending an attempt (a compliance defer,
     /// or a worker shutting down).
     async fn release_job(
@@ -173,4 +181,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn get_job(&self, id: JobId) -> DbResult<Option<JobRecord>>;
     /// Jobs ready or running, for the queue-depth gauge.
     async fn queue_depth(&self) -> DbResult<i64>;
+
+    /// Calls `wake` whenever any process commits a new job, so that idle workers everywhere
+    /// start at once (PostgreSQL: LISTEN/NOTIFY). Wake-ups within one process are the engine's
+    /// own; a backend that serves a single process keeps this default.
+    async fn subscribe_job_wakeups(&self, wake: JobWaker) -> DbResult<()> {
+        let _unused = wake;
+        Ok(())
+    }
 }
+
+/// A callback for [`Store::subscribe_job_wakeups`].
+pub type JobWaker = std::sync::Arc<dyn Fn() + Send + Sync>;

@@ -31,6 +31,8 @@ pub struct TenantSettings {
     /// The number or sender the organisation's texts come from.
     pub sms_from: String,
     pub email_from: String,
+    /// How people reach a human: named in HELP answers.
+    pub support_contact: String,
 }
 
 impl Default for TenantSettings {
@@ -50,6 +52,7 @@ impl Default for TenantSettings {
                 .to_owned(),
             sms_from: "+15005550006".to_owned(),
             email_from: "hello@leadline.invalid".to_owned(),
+            support_contact: String::new(),
         }
     }
 }

@@ -1,0 +1,433 @@
+//! Configuration: embedded defaults, then `leadline.toml` (or `--config FILE`), then `LEADLINE_*`
+//! environment variables (`__` separates sections: `LEADLINE_JOBS__CONCURRENCY`), then the global
+//! command-line options. Validated at start with messages that name the key and the fix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment2::Figment;
+use figment2::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Values that only ever belong on a laptop. Production refuses any of them as a secret.
+pub const DEVELOPMENT_SECRETS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "dev",
+    "development",
+    "secret",
+    "password",
+    "test",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Sandbox providers, the movable clock and the sandbox endpoints. The default.
+    Sandbox,
+    /// Real providers only; refuses anything meant for a laptop.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://...`. Empty: SQLite in the data dir.
+    pub database_url: String,
+    pub bind: String,
+    /// Empty: `keyring.json` in the data dir.
+    pub key_ring_file: String,
+    /// The address providers and people use to reach this server.
+    pub public_base_url: String,
+    /// Region for numbers typed without a country code, for new organisations.
+    pub default_region: String,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub jobs: JobsConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `leadline=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A separate listener for `/metrics` (e.g. `127.0.0.1:9090`). Empty: none.
+    pub bind: String,
+    /// Bearer token for `/metrics` on the public listener. Empty: not served there.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    pub concurrency: usize,
+    pub max_attempts: i32,
+    pub lease_seconds: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_cap_seconds: u64,
+    pub idle_poll_ms: u64,
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Sandbox,
+            data_dir: PathBuf::from("./leadline-data"),
+            database_url: String::new(),
+            bind: "127.0.0.1:8080".to_owned(),
+            key_ring_file: String::new(),
+            public_base_url: String::new(),
+            default_region: "US".to_owned(),
+            log: LogConfig {
+                format: LogFormat::Pretty,
+                level: "info".to_owned(),
+            },
+            metrics: MetricsConfig {
+                bind: String::new(),
+                token: String::new(),
+            },
+            jobs: JobsConfig {
+                concurrency: 32,
+                max_attempts: 8,
+                lease_seconds: 60,
+                backoff_base_ms: 2000,
+                backoff_cap_seconds: 3600,
+                idle_poll_ms: 5000,
+                shutdown_grace_seconds: 20,
+            },
+            http: HttpConfig {
+                request_timeout_seconds: 30,
+            },
+        }
+    }
+}
+
+/// The top-level keys; `LEADLINE_*` variables outside them (`LEADLINE_TEST_POSTGRES_URL`) are
+/// not configuration.
+const KEYS: &[&str] = &[
+    "mode",
+    "data_dir",
+    "database_url",
+    "bind",
+    "key_ring_file",
+    "public_base_url",
+    "default_region",
+    "log",
+    "metrics",
+    "jobs",
+    "http",
+];
+
+/// Overrides from the command line.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+}
+
+/// The layered sources, for `config check` to explain where each value came from.
+pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Figment> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match config_file {
+        Some(path) => {
+            if !path.exists() {
+                bail!(
+                    "--config {}: no such file (fix: give the path of a leadline.toml, or drop --config)",
+                    path.display()
+                );
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        None => figment = figment.merge(Toml::file("leadline.toml")),
+    }
+    let env = Env::prefixed("LEADLINE_").split("__").filter(|key| {
+        let top = key.as_str().split('.').next().unwrap_or_default();
+        KEYS.contains(&top)
+    });
+    Ok(figment
+        .merge(env)
+        .merge(Serialized::defaults(overrides.clone())))
+}
+
+impl Config {
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let figment = figment(config_file, overrides)?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!(explain(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite:{}", self.data_dir.join("leadline.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn key_ring_path(&self) -> PathBuf {
+        if self.key_ring_file.is_empty() {
+            self.data_dir.join("keyring.json")
+        } else {
+            PathBuf::from(&self.key_ring_file)
+        }
+    }
+
+    pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.bind.parse().with_context(|| {
+            format!(
+                "bind = {:?} is not an address (fix: e.g. bind = \"127.0.0.1:8080\")",
+                self.bind
+            )
+        })
+    }
+
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.metrics.bind.is_empty() {
+            return Ok(None);
+        }
+        self.metrics
+            .bind
+            .parse()
+            .map(Some)
+            .with_context(|| format!("metrics.bind = {:?} is not an address (fix: e.g. \"127.0.0.1:9090\", or leave it empty)", self.metrics.bind))
+    }
+
+    pub fn metrics_token(&self) -> Option<SecretString> {
+        (!self.metrics.token.is_empty()).then(|| SecretString::from(self.metrics.token.clone()))
+    }
+
+    /// Checks every value; the message names the key and the fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.bind_addr()?;
+        self.metrics_addr()?;
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            bail!(
+                "database_url = {url:?} is not supported (fix: \"sqlite:PATH\" or \"postgres://USER@HOST/DB\")"
+            );
+        }
+        if self.default_region.len() != 2
+            || !self.default_region.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            bail!(
+                "default_region = {:?} is not an ISO 3166 country code (fix: e.g. \"US\")",
+                self.default_region
+            );
+        }
+        if matches!(
+            domain::Phone::parse("+12015550123", &self.default_region),
+            Err(domain::PhoneError::UnknownRegion(_))
+        ) {
+            bail!(
+                "default_region = {:?} is not an ISO 3166 country code (fix: e.g. \"US\")",
+                self.default_region
+            );
+        }
+        if !self.public_base_url.is_empty()
+            && !(self.public_base_url.starts_with("http://")
+                || self.public_base_url.starts_with("https://"))
+        {
+            bail!(
+                "public_base_url = {:?} must start with https:// (fix: the address providers reach this server at)",
+                self.public_base_url
+            );
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            anyhow::anyhow!(
+                "log.level = {:?} is not a tracing filter: {e} (fix: e.g. \"info\")",
+                self.log.level
+            )
+        })?;
+        let j = &self.jobs;
+        if j.concurrency == 0 || j.concurrency > 1024 {
+            bail!(
+                "jobs.concurrency = {} must be from 1 to 1024",
+                j.concurrency
+            );
+        }
+        if !(1..=100).contains(&j.max_attempts) {
+            bail!(
+                "jobs.max_attempts = {} must be from 1 to 100",
+                j.max_attempts
+            );
+        }
+        if j.lease_seconds < 5 {
+            bail!(
+                "jobs.lease_seconds = {} is too short (fix: at least 5; longer than the slowest provider call)",
+                j.lease_seconds
+            );
+        }
+        if j.backoff_base_ms == 0 || j.backoff_cap_seconds == 0 || j.idle_poll_ms == 0 {
+            bail!(
+                "jobs.backoff_base_ms, jobs.backoff_cap_seconds and jobs.idle_poll_ms must be above 0"
+            );
+        }
+        if self.http.request_timeout_seconds == 0 {
+            bail!("http.request_timeout_seconds must be above 0");
+        }
+        if self.mode == Mode::Production {
+            self.validate_production()?;
+        }
+        Ok(())
+    }
+
+    fn validate_production(&self) -> anyhow::Result<()> {
+        if self.public_base_url.is_empty() || !self.public_base_url.starts_with("https://") {
+            bail!(
+                "mode = \"production\" needs public_base_url = \"https://...\" (fix: the address providers reach this server at)"
+            );
+        }
+        let token = self.metrics.token.as_str();
+        if !token.is_empty()
+            && (token.len() < 24
+                || DEVELOPMENT_SECRETS.contains(&token.to_ascii_lowercase().as_str()))
+        {
+            bail!(
+                "metrics.token is a development value or shorter than 24 characters (fix: a long random token, e.g. `openssl rand -hex 32`)"
+            );
+        }
+        if !self.key_ring_path().exists() {
+            bail!(
+                "mode = \"production\" needs an existing key ring at {} (fix: create it once with `leadline keys init`, or set key_ring_file; production never creates one by itself)",
+                self.key_ring_path().display()
+            );
+        }
+        // Leadline has no real SMS or email provider configured yet; the sandbox is all there is.
+        bail!(
+            "mode = \"production\" refuses the sandbox providers, and no real SMS or email provider is configured (fix: use mode = \"sandbox\" until providers are configured)"
+        )
+    }
+
+    /// The configuration with secrets masked, for `config check`.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        if !c.metrics.token.is_empty() {
+            c.metrics.token = "********".to_owned();
+        }
+        if let Some(at) = c.database_url.find('@')
+            && let Some(scheme_end) = c.database_url.find("://")
+            && let Some(colon) = c.database_url[scheme_end + 3..at].find(':')
+        {
+            let start = scheme_end + 3 + colon + 1;
+            c.database_url.replace_range(start..at, "********");
+        }
+        c
+    }
+}
+
+/// figment's errors name the key; add the fix.
+fn explain(e: &figment2::Error) -> String {
+    let mut out = Vec::new();
+    for err in e.clone() {
+        let key = err.path.join(".");
+        let key = if key.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            key
+        };
+        let source = err
+            .metadata
+            .as_ref()
+            .map(|m| m.name.to_string())
+            .unwrap_or_default();
+        out.push(format!("configuration key `{key}`: {} [{source}] (fix: see leadline.example.toml for its allowed values)", err.kind));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(toml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("leadline.toml");
+        std::fs::write(&path, toml)?;
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = load_toml("").unwrap();
+        assert_eq!(c.mode, Mode::Sandbox);
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert!(
+            c.database_url().starts_with("sqlite:") && c.database_url().ends_with("leadline.db")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = load_toml("bnid = \"0.0.0.0:1\"").unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        for (toml, key) in [
+            ("bind = \"nowhere\"", "bind"),
+            ("database_url = \"mysql://x\"", "database_url"),
+            ("[jobs]\nconcurrency = 0", "jobs.concurrency"),
+            ("mode = \"staging\"", "mode"),
+            ("[log]\nlevel = \"[\"", "log.level"),
+        ] {
+            let err = load_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("fix"), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_laptop_settings() {
+        let err = load_toml("mode = \"production\"").unwrap_err().to_string();
+        assert!(err.contains("public_base_url"), "{err}");
+        let err = load_toml("mode = \"production\"\npublic_base_url = \"https://leads.example.com\"\n[metrics]\ntoken = \"change-me\"").unwrap_err().to_string();
+        assert!(err.contains("metrics.token"), "{err}");
+        let err = load_toml("mode = \"production\"\npublic_base_url = \"https://leads.example.com\"\nkey_ring_file = \"/nonexistent/keyring.json\"").unwrap_err().to_string();
+        assert!(err.contains("key ring"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_masked_for_display() {
+        let c = load_toml("database_url = \"postgres://app:hunter2@db.internal/leadline\"\n[metrics]\ntoken = \"abc\"").unwrap();
+        let shown = serde_json::to_string(&c.redacted()).unwrap();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("\"abc\""),
+            "{shown}"
+        );
+    }
+}

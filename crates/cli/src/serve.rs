@@ -1,0 +1,218 @@
+//! `leadline serve`: the API, the job runner and the scheduler in one process.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use domain::{Clock, Tenant};
+use engine::{Engine, SandboxClock};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use providers::sandbox::SandboxProvider;
+use providers::{EmailProvider, SmsProvider};
+use store::TenantSettings;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, LogFormat, Mode};
+use crate::wiring::{engine_config, open_key_ring, open_store};
+
+fn init_tracing(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    }
+    .map_err(|e| anyhow::anyhow!("starting the logger: {e}"))
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config)?;
+    let addr = config.bind_addr()?;
+    let data_dir_existed = config.data_dir.exists();
+    let sqlite_default = config.database_url.is_empty();
+    let db_file = config.data_dir.join("leadline.db");
+    let db_existed = db_file.exists();
+
+    let ring = open_key_ring(&config)?;
+    let store = open_store(&config, ring.cipher.clone()).await?;
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    engine::metrics::describe();
+
+    let sandbox = (config.mode == Mode::Sandbox).then(|| web::Sandbox {
+        clock: Arc::new(SandboxClock::new()),
+        provider: Arc::new(SandboxProvider::new()),
+    });
+    let (clock, sms, email): (Arc<dyn Clock>, Arc<dyn SmsProvider>, Arc<dyn EmailProvider>) =
+        match &sandbox {
+            Some(s) => (s.clock.clone(), s.provider.clone(), s.provider.clone()),
+            // Validation refuses production without real providers; this arm cannot be reached yet.
+            None => anyhow::bail!("production mode needs real providers, and none is configured"),
+        };
+    let engine = Engine::new(store.clone(), clock, sms, email, engine_config(&config));
+
+    let welcome = if store.list_tenants().await?.is_empty() && sandbox.is_some() {
+        let settings = TenantSettings {
+            business_name: "Sandbox Home Services".to_owned(),
+            default_region: config.default_region.to_ascii_uppercase(),
+            support_contact: "support@example.com".to_owned(),
+            ..TenantSettings::default()
+        };
+        let org = store
+            .create_tenant("Sandbox Home Services", &settings, engine.clock.now())
+            .await?;
+        let (_, key) =
+            crate::commands::create_key(store.as_ref(), org.id, "first start", Vec::new()).await?;
+        Some((Tenant::from_authenticated(org.id), key))
+    } else {
+        None
+    };
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} (fix: set --bind or bind = \"...\")"))?;
+    let local = listener.local_addr()?;
+    let mut state = web::AppState::new(engine.clone(), sandbox);
+    state.prometheus = Some(prometheus);
+    state.metrics_token = config.metrics_token();
+    state.request_timeout = std::time::Duration::from_secs(config.http.request_timeout_seconds);
+
+    let shutdown = CancellationToken::new();
+    let worker_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
+    let runner = tokio::spawn(engine::runner::run(
+        engine.clone(),
+        worker_id,
+        shutdown.child_token(),
+    ));
+
+    let metrics_server = match config.metrics_addr()? {
+        Some(metrics_addr) => {
+            let metrics_listener = TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("listening on metrics.bind {metrics_addr}"))?;
+            let app = web::metrics_router(state.clone());
+            let stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }))
+        }
+        None => None,
+    };
+
+    print_start(
+        &config,
+        local,
+        data_dir_existed,
+        sqlite_default && !db_existed,
+        ring.created,
+        welcome.as_ref().map(|(_, k)| k.as_str()),
+    );
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    let app = web::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await
+    .context("serving HTTP")?;
+    shutdown.cancel();
+    if let Some(server) = metrics_server {
+        server
+            .await
+            .context("metrics listener")?
+            .context("serving metrics")?;
+    }
+    runner.await.context("job runner")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new requests or jobs; finishing what is in flight");
+    shutdown.cancel();
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "leadline".to_owned())
+}
+
+fn print_start(
+    config: &Config,
+    local: std::net::SocketAddr,
+    data_dir_existed: bool,
+    db_created: bool,
+    ring_created: bool,
+    key: Option<&str>,
+) {
+    let mode = match config.mode {
+        Mode::Sandbox => "sandbox mode: messages are recorded, not sent",
+        Mode::Production => "production mode",
+    };
+    println!("Leadline is listening on http://{local} ({mode}).");
+    let mut created = Vec::new();
+    if !data_dir_existed {
+        created.push(format!("  data dir   {}", config.data_dir.display()));
+    }
+    if db_created {
+        created.push(format!(
+            "  database   {} (SQLite, WAL)",
+            config.data_dir.join("leadline.db").display()
+        ));
+    }
+    if ring_created {
+        created.push(format!(
+            "  key ring   {} (owner-only; back it up: without it the data cannot be read)",
+            config.key_ring_path().display()
+        ));
+    }
+    if !created.is_empty() {
+        println!("\nCreated:\n{}", created.join("\n"));
+    }
+    if let Some(key) = key {
+        println!(
+            "  an organisation \"Sandbox Home Services\" and its API key (shown once):\n\n    {key}\n"
+        );
+        println!("Try it:\n");
+        println!("  export LEADLINE_KEY={key}");
+        println!(
+            "  curl -s http://{local}/api/v1/leads -H \"Authorization: Bearer $LEADLINE_KEY\" -H 'Content-Type: application/json' \\\n    -d '{{\"name\": \"Jane Doe\", \"phone\": \"(415) 555-2671\", \"source\": \"web_form\"}}'"
+        );
+        println!(
+            "  curl -s \"http://{local}/api/v1/messages\" -H \"Authorization: Bearer $LEADLINE_KEY\"\n"
+        );
+        println!("API reference: http://{local}/api/v1/openapi.json");
+    }
+}

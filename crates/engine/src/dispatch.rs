@@ -1,0 +1,334 @@
+//! Dispatch: the one road from the engine to a provider.
+//!
+//! policy -> in-flight record -> provider -> outcome. `compliance::decide` is asked first, with
+//! the recipient's suppression state and location; only a `Send` yields the permit that the
+//! provider traits require. The message is recorded "sending" before the provider call; a
+//! message found in that state (a crash or a timeout in between) is reconciled with the provider
+//! before anything is sent again, so nobody is texted twice.
+
+use compliance::{Context, Decision, Exemption, Reason, SendPermit, decide, locate};
+use domain::{
+    Address, Channel, Lead, Message, MessageId, MessageStatus, Purpose, Tenant, Timestamp,
+};
+use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
+use store::{BeginOutbound, NewOutbound, OutboundResult};
+
+use crate::Engine;
+use crate::jobs::{JobError, JobInfo};
+use crate::metrics as m;
+
+/// A message the engine wants to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub tenant: Tenant,
+    /// The lead it concerns, when there is one: its other addresses count for suppression and
+    /// its phone and time zone for location.
+    pub lead: Option<Lead>,
+    pub to: Address,
+    pub from: String,
+    pub purpose: Purpose,
+    pub exemption: Exemption,
+    pub subject: Option<String>,
+    pub body: String,
+    /// At most one message per tenant carries this key.
+    pub dedupe_key: Option<String>,
+    pub intake_at: Option<Timestamp>,
+}
+
+/// What became of it.
+#[derive(Debug)]
+pub enum Dispatched {
+    Sent(Message),
+    /// The message had been handled before (a retry after the provider took it, or a second job
+    /// for the same key).
+    AlreadyHandled(MessageId),
+    Deferred {
+        until: Timestamp,
+        reasons: Vec<Reason>,
+    },
+    Blocked {
+        reasons: Vec<Reason>,
+    },
+    Failed {
+        code: String,
+    },
+}
+
+impl Engine {
+    /// Asks compliance about `out` at this instant, without sending or recording anything.
+    pub async fn decide_for(&self, out: &Outgoing) -> Result<Decision, store::DbError> {
+        let mut addresses = vec![out.to.clone()];
+        if let Some(lead) = &out.lead {
+            addresses.extend(lead.phone.clone().map(Address::Phone));
+            addresses.extend(lead.email.clone().map(Address::Email));
+        }
+        let suppressed = self.store.is_suppressed(out.tenant, &addresses).await?;
+        let phone = match (&out.to, &out.lead) {
+            (Address::Phone(p), _) => Some(p.clone()),
+            (Address::Email(_), Some(lead)) => lead.phone.clone(),
+            (Address::Email(_), None) => None,
+        };
+        let location = locate(
+            phone.as_ref(),
+            out.lead.as_ref().and_then(|l| l.time_zone.as_deref()),
+        );
+        Ok(decide(&Context {
+            now: self.clock.now(),
+            channel: out.to.channel(),
+            purpose: out.purpose,
+            to: out.to.as_str(),
+            suppressed,
+            location: &location,
+            exemption: out.exemption,
+        }))
+    }
+
+    /// Sends `out` if the rules allow it now.
+    #[tracing::instrument(skip_all, fields(tenant = %out.tenant.id(), to = %out.to.masked(), purpose = out.purpose.as_str()))]
+    pub async fn dispatch(
+        &self,
+        out: Outgoing,
+        job: Option<&JobInfo>,
+    ) -> Result<Dispatched, JobError> {
+        let permit = match self.decide_for(&out).await? {
+            Decision::Send(permit) => permit,
+            Decision::Defer { until, reasons } => {
+                metrics::counter!(m::MESSAGES, "outcome" => "deferred").increment(1);
+                tracing::info!(%until, rules = ?rule_ids(&reasons), "message deferred");
+                return Ok(Dispatched::Deferred { until, reasons });
+            }
+            Decision::Block { reasons } => {
+                metrics::counter!(m::MESSAGES, "outcome" => "blocked").increment(1);
+                tracing::info!(rules = ?rule_ids(&reasons), "message blocked");
+                let error = format!("compliance: {}", rule_ids(&reasons).join(", "));
+                let record = self.new_record(&out, job, MessageStatus::Blocked, Some(error));
+                return match self.store.begin_outbound(out.tenant, record).await? {
+                    BeginOutbound::Started(_) => Ok(Dispatched::Blocked { reasons }),
+                    BeginOutbound::Existing(m) => Ok(Dispatched::AlreadyHandled(m.id)),
+                };
+            }
+        };
+
+        let record = self.new_record(&out, job, MessageStatus::Sending, None);
+        let message = match self.store.begin_outbound(out.tenant, record).await? {
+            BeginOutbound::Started(m) => m,
+            BeginOutbound::Existing(m) if m.status == MessageStatus::Sending => {
+                // In flight before: a crash or a timeout came between the record and the answer.
+                match self.find_sent(&m).await {
+                    Ok(Some(receipt)) => {
+                        tracing::info!(message = %m.id, "in-flight message was sent before; recorded, not resent");
+                        self.record_sent(out.tenant, &m, &receipt, None).await?;
+                        return Ok(Dispatched::AlreadyHandled(m.id));
+                    }
+                    Ok(None) => m,
+                    Err(e) => return Err(self.provider_failure(out.tenant, &m, e, job).await),
+                }
+            }
+            BeginOutbound::Existing(m) => return Ok(Dispatched::AlreadyHandled(m.id)),
+        };
+
+        let called_at = self.clock.now();
+        let sent = self.call_provider(&permit, &message).await;
+        match sent {
+            Ok(receipt) => {
+                if let Some(intake_at) = message.intake_at {
+                    let latency = called_at.duration_since(intake_at).as_secs_f64().max(0.0);
+                    metrics::histogram!(m::INTAKE_TO_PROVIDER).record(latency);
+                }
+                metrics::counter!(m::MESSAGES, "outcome" => "sent").increment(1);
+                self.record_sent(out.tenant, &message, &receipt, Some(called_at))
+                    .await?;
+                let mut message = message;
+                message.status = receipt.status;
+                message.provider_message_id = Some(receipt.provider_message_id);
+                message.provider_called_at = Some(called_at);
+                Ok(Dispatched::Sent(message))
+            }
+            // The provider's own text may quote the recipient; only its code is kept.
+            Err(ProviderError::Permanent {
+                code,
+                message: _,
+                suppress,
+            }) => {
+                metrics::counter!(m::PROVIDER_ERRORS, "provider" => self.provider_name(message.channel), "kind" => "permanent").increment(1);
+                tracing::warn!(message = %message.id, %code, "provider refused the message for good");
+                if suppress {
+                    self.store
+                        .suppress(
+                            out.tenant,
+                            std::slice::from_ref(&out.to),
+                            &format!("provider:{code}"),
+                            self.clock.now(),
+                        )
+                        .await?;
+                }
+                self.record_failed(out.tenant, &message, &code, Some(called_at))
+                    .await?;
+                Ok(Dispatched::Failed { code })
+            }
+            Err(ProviderError::PermitMismatch) => {
+                // A bug upstream, caught by the provider's own check: never retried.
+                tracing::error!(message = %message.id, "permit does not cover the message; not sent");
+                self.record_failed(out.tenant, &message, "permit_mismatch", None)
+                    .await?;
+                Err(JobError::permanent(ProviderError::PermitMismatch))
+            }
+            Err(e) => Err(self.provider_failure(out.tenant, &message, e, job).await),
+        }
+    }
+
+    fn new_record(
+        &self,
+        out: &Outgoing,
+        job: Option<&JobInfo>,
+        status: MessageStatus,
+        error: Option<String>,
+    ) -> NewOutbound {
+        NewOutbound {
+            id: MessageId::new(),
+            lead_id: out.lead.as_ref().map(|l| l.id),
+            channel: out.to.channel(),
+            to: out.to.as_str().to_owned(),
+            from: out.from.clone(),
+            subject: out.subject.clone(),
+            body: out.body.clone(),
+            purpose: out.purpose,
+            job_id: job.map(|j| j.id),
+            dedupe_key: out.dedupe_key.clone(),
+            intake_at: out.intake_at,
+            created_at: self.clock.now(),
+            status,
+            error,
+        }
+    }
+
+    fn provider_name(&self, channel: Channel) -> &'static str {
+        match channel {
+            Channel::Sms => self.sms.name(),
+            Channel::Email => self.email.name(),
+        }
+    }
+
+    async fn call_provider(
+        &self,
+        permit: &SendPermit,
+        message: &Message,
+    ) -> Result<Receipt, ProviderError> {
+        match message.channel {
+            Channel::Sms => {
+                let sms = OutboundSms {
+                    message_id: message.id,
+                    from: message.from.clone(),
+                    to: message.to.clone(),
+                    body: message.body.clone(),
+                };
+                self.sms.send_sms(permit, &sms).await
+            }
+            Channel::Email => {
+                let email = OutboundEmail {
+                    message_id: message.id,
+                    from: message.from.clone(),
+                    to: message.to.clone(),
+                    subject: message.subject.clone().unwrap_or_default(),
+                    text: message.body.clone(),
+                    headers: Vec::new(),
+                };
+                self.email.send_email(permit, &email).await
+            }
+        }
+    }
+
+    async fn find_sent(&self, message: &Message) -> Result<Option<Receipt>, ProviderError> {
+        match message.channel {
+            Channel::Sms => {
+                self.sms
+                    .find_sent(message.id, &message.to, message.created_at)
+                    .await
+            }
+            Channel::Email => {
+                self.email
+                    .find_sent(message.id, &message.to, message.created_at)
+                    .await
+            }
+        }
+    }
+
+    async fn record_sent(
+        &self,
+        tenant: Tenant,
+        message: &Message,
+        receipt: &Receipt,
+        called_at: Option<Timestamp>,
+    ) -> Result<(), store::DbError> {
+        self.store
+            .finish_outbound(
+                tenant,
+                message.id,
+                OutboundResult {
+                    status: receipt.status,
+                    provider: self.provider_name(message.channel).to_owned(),
+                    provider_message_id: Some(receipt.provider_message_id.clone()),
+                    error: None,
+                    provider_called_at: called_at,
+                    at: self.clock.now(),
+                },
+            )
+            .await
+    }
+
+    async fn record_failed(
+        &self,
+        tenant: Tenant,
+        message: &Message,
+        code: &str,
+        called_at: Option<Timestamp>,
+    ) -> Result<(), store::DbError> {
+        self.store
+            .finish_outbound(
+                tenant,
+                message.id,
+                OutboundResult {
+                    status: MessageStatus::Failed,
+                    provider: self.provider_name(message.channel).to_owned(),
+                    provider_message_id: None,
+                    error: Some(code.to_owned()),
+                    provider_called_at: called_at,
+                    at: self.clock.now(),
+                },
+            )
+            .await
+    }
+
+    /// A provider error that retrying may cure. The message stays "sending" so the next attempt
+    /// reconciles before it sends; on the last attempt it is marked failed.
+    async fn provider_failure(
+        &self,
+        tenant: Tenant,
+        message: &Message,
+        error: ProviderError,
+        job: Option<&JobInfo>,
+    ) -> JobError {
+        metrics::counter!(m::PROVIDER_ERRORS, "provider" => self.provider_name(message.channel), "kind" => "transient").increment(1);
+        tracing::warn!(message = %message.id, code = error.code(), "provider call failed; will retry");
+        if job.is_none_or(JobInfo::is_last_attempt)
+            && let Err(e) = self
+                .record_failed(tenant, message, &format!("gave_up:{}", error.code()), None)
+                .await
+        {
+            tracing::error!(error = %e, message = %message.id, "could not mark an abandoned message failed");
+        }
+        let retry_after = match &error {
+            ProviderError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        JobError {
+            error: anyhow::Error::new(error),
+            permanent: false,
+            retry_after,
+        }
+    }
+}
+
+pub(crate) fn rule_ids(reasons: &[Reason]) -> Vec<&'static str> {
+    reasons.iter().map(|r| r.rule).collect()
+}

@@ -1,0 +1,28 @@
+//! Metric names and their descriptions. Labels never carry tenant names, ids or personal data.
+
+/// Leads accepted through intake (new or repeat).
+pub const LEADS_ACCEPTED: &str = "leadline_leads_accepted_total";
+/// Seconds from a lead's arrival to the provider call of its first answer.
+pub const INTAKE_TO_PROVIDER: &str = "leadline_intake_to_provider_seconds";
+/// Jobs ready or running.
+pub const QUEUE_DEPTH: &str = "leadline_queue_depth";
+/// Provider calls that failed, by provider and kind (transient, permanent).
+pub const PROVIDER_ERRORS: &str = "leadline_provider_errors_total";
+/// Messages by outcome (sent, deferred, blocked, failed).
+pub const MESSAGES: &str = "leadline_messages_total";
+/// Jobs finished, by kind and outcome (done, retry, dead).
+pub const JOBS: &str = "leadline_jobs_total";
+
+/// Registers descriptions with the installed recorder.
+pub fn describe() {
+    metrics::describe_counter!(LEADS_ACCEPTED, "Leads accepted through intake");
+    metrics::describe_histogram!(
+        INTAKE_TO_PROVIDER,
+        metrics::Unit::Seconds,
+        "From a lead's arrival to the provider call of its first answer"
+    );
+    metrics::describe_gauge!(QUEUE_DEPTH, "Jobs ready or running");
+    metrics::describe_counter!(PROVIDER_ERRORS, "Failed provider calls");
+    metrics::describe_counter!(MESSAGES, "Outbound messages by outcome");
+    metrics::describe_counter!(JOBS, "Jobs finished by kind and outcome");
+}

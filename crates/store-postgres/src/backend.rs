@@ -1,0 +1,986 @@
+//! `Store` for PostgreSQL: reads and single-statement writes on the pool, multi-statement writes
+//! in a transaction each.
+//!
+//! Every statement mirrors its SQLite twin; where the two databases differ (placeholders,
+//! `GREATEST`, typed NULL parameters, row locking, races between processes) a comment says so.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{
+    Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, JobId, Lead, LeadId, LeadStatus,
+    Message, MessageId, MessageStatus, Tenant, TenantId, Timestamp,
+};
+use sqlx::PgConnection;
+use sqlx::postgres::PgListener;
+use store::codec::{
+    self, ApiKeyRow, ConsentRow, JobRow, LeadRow, MessageRow, TenantRow, address_index, us,
+};
+use store::{
+    ApiKeyRecord, BeginOutbound, ClaimedJob, DbError, DbResult, IntakeOutcome, IntakeRequest,
+    JobRecord, JobState, JobWaker, LeadQuery, Lease, MessageQuery, NewApiKey, NewConsentEvent,
+    NewInbound, NewJob, NewOutbound, OutboundResult, Store, TenantRecord, TenantSettings,
+    job_columns, lead_columns, message_columns,
+};
+use uuid::Uuid;
+
+use crate::{PostgresStore, db};
+
+/// The NOTIFY channel of new jobs, as a literal so that queries stay `&'static str`. Channels
+/// are per database, not per schema: instances on other schemas of the same database only get a
+/// spurious wake-up, which costs one empty claim.
+macro_rules! jobs_channel {
+    () => {
+        "leadline_jobs"
+    };
+}
+
+/// The longest pause of the job listener between two failed receives.
+const LISTENER_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+fn clamp_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, 500))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn migrations_current(&self) -> DbResult<bool> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(PostgresStore::migrator()
+            .iter()
+            .all(|m| applied.contains(&m.version)))
+    }
+
+    async fn create_tenant(
+        &self,
+        name: &str,
+        settings: &TenantSettings,
+        at: Timestamp,
+    ) -> DbResult<TenantRecord> {
+        let record = TenantRecord {
+            id: TenantId::new(),
+            name: name.to_owned(),
+            settings: settings.clone(),
+            created_at: at,
+        };
+        sqlx::query("INSERT INTO tenants (id, name, settings, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(record.id.as_uuid())
+            .bind(&record.name)
+            .bind(codec::settings_json(settings))
+            .bind(us(at))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(record)
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> DbResult<Option<TenantRecord>> {
+        sqlx::query_as::<_, TenantRow>(
+            "SELECT id, name, settings, created_at FROM tenants WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(TenantRow::into_record)
+        .transpose()
+    }
+
+    async fn list_tenants(&self) -> DbResult<Vec<TenantRecord>> {
+        sqlx::query_as::<_, TenantRow>(
+            "SELECT id, name, settings, created_at FROM tenants ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(TenantRow::into_record)
+        .collect()
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        tenant: Tenant,
+        settings: &TenantSettings,
+    ) -> DbResult<()> {
+        let done = sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+            .bind(codec::settings_json(settings))
+            .bind(tenant.id().as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn create_api_key(&self, tenant: Tenant, key: NewApiKey) -> DbResult<ApiKeyRecord> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(key.id.as_uuid())
+        .bind(tenant.id().as_uuid())
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.hash)
+        .bind(codec::scopes_json(&key.scopes))
+        .bind(us(key.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ApiKeyRecord {
+            id: key.id,
+            tenant_id: tenant.id(),
+            name: key.name,
+            prefix: key.prefix,
+            hash: key.hash,
+            scopes: key.scopes,
+            created_at: key.created_at,
+            last_used_at: None,
+            revoked_at: None,
+        })
+    }
+
+    async fn find_api_key_by_prefix(&self, prefix: &str) -> DbResult<Option<ApiKeyRecord>> {
+        sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT id, tenant_id, name, prefix, hash, scopes, created_at, last_used_at, revoked_at \
+             FROM api_keys WHERE prefix = $1",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(ApiKeyRow::into_record)
+        .transpose()
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> DbResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(us(at))
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, tenant: Tenant) -> DbResult<Vec<ApiKeyRecord>> {
+        sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT id, tenant_id, name, prefix, hash, scopes, created_at, last_used_at, revoked_at \
+             FROM api_keys WHERE tenant_id = $1 ORDER BY id",
+        )
+        .bind(tenant.id().as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(ApiKeyRow::into_record)
+        .collect()
+    }
+
+    async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND tenant_id = $3",
+        )
+        .bind(us(at))
+        .bind(id.as_uuid())
+        .bind(tenant.id().as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn intake(&self, tenant: Tenant, req: IntakeRequest) -> DbResult<IntakeOutcome> {
+        // Seal before taking a connection: the pool's connections are for the database's time.
+        let sealed = codec::seal_lead(&self.cipher, tenant.id(), req.new_lead_id, &req.lead);
+        crate::intake::intake(&self.pool, &self.cipher, tenant.id(), req, sealed).await
+    }
+
+    async fn get_lead(&self, tenant: Tenant, id: LeadId) -> DbResult<Option<Lead>> {
+        sqlx::query_as::<_, LeadRow>(concat!(
+            "SELECT ",
+            lead_columns!(),
+            " FROM leads WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    async fn find_lead_by_address(
+        &self,
+        tenant: Tenant,
+        address: &Address,
+    ) -> DbResult<Option<Lead>> {
+        let bidx = address_index(&self.cipher, tenant.id(), address).to_vec();
+        let sql = match address {
+            Address::Phone(_) => concat!(
+                "SELECT ",
+                lead_columns!(),
+                " FROM leads WHERE tenant_id = $1 AND phone_bidx = $2"
+            ),
+            Address::Email(_) => concat!(
+                "SELECT ",
+                lead_columns!(),
+                " FROM leads WHERE tenant_id = $1 AND email_bidx = $2"
+            ),
+        };
+        sqlx::query_as::<_, LeadRow>(sql)
+            .bind(tenant.id().as_uuid())
+            .bind(bidx)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|row| row.open(&self.cipher))
+            .transpose()
+    }
+
+    async fn list_leads(&self, tenant: Tenant, query: &LeadQuery) -> DbResult<Vec<Lead>> {
+        if let Some(address) = &query.address {
+            let lead = self.find_lead_by_address(tenant, address).await?;
+            return Ok(lead
+                .filter(|l| query.status.is_none_or(|s| l.status == s))
+                .filter(|l| query.source.as_ref().is_none_or(|s| &l.source == s))
+                .filter(|l| query.before.is_none_or(|b| l.id < b))
+                .into_iter()
+                .collect());
+        }
+        // The casts give PostgreSQL a type for parameters that may be NULL.
+        sqlx::query_as::<_, LeadRow>(concat!(
+            "SELECT ",
+            lead_columns!(),
+            " FROM leads WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) \
+             AND ($3::text IS NULL OR source = $3) AND ($4::uuid IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(query.status.map(LeadStatus::as_str))
+        .bind(query.source.as_deref())
+        .bind(query.before.map(|b| b.as_uuid()))
+        .bind(clamp_limit(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+
+    async fn set_lead_status(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        status: LeadStatus,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE leads SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(status.as_str())
+        .bind(us(at))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn advance_lead_status(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        from: LeadStatus,
+        to: LeadStatus,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        // One statement: the row lock makes the check and the move atomic between processes.
+        let done = sqlx::query(
+            "UPDATE leads SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(us(at))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_consent_event(&self, tenant: Tenant, event: NewConsentEvent) -> DbResult<()> {
+        let sealed = codec::seal_evidence(&self.cipher, tenant.id(), event.id, &event.evidence);
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_consent(
+            &mut conn,
+            tenant.id().as_uuid(),
+            event.id,
+            event.lead_id,
+            event.kind,
+            &event.source,
+            sealed,
+            event.recorded_at,
+        )
+        .await
+    }
+
+    async fn list_consent_events(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<ConsentEvent>> {
+        sqlx::query_as::<_, ConsentRow>(
+            "SELECT id, tenant_id, lead_id, kind, source, evidence_ct, recorded_at FROM consent_events \
+             WHERE tenant_id = $1 AND lead_id = $2 ORDER BY recorded_at, id",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(lead.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+
+    async fn begin_outbound(
+        &self,
+        tenant: Tenant,
+        message: NewOutbound,
+    ) -> DbResult<BeginOutbound> {
+        let sealed = codec::seal_message(
+            &self.cipher,
+            tenant.id(),
+            message.id,
+            &message.to,
+            message.subject.as_deref(),
+            &message.body,
+        );
+        let t = tenant.id().as_uuid();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Insert first and let the unique index on the dedupe key decide: a SELECT first could
+        // miss a message another process is inserting at the same moment. DO NOTHING waits for
+        // that other transaction, so when nothing is inserted the holder is committed and
+        // visible to the next statement.
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, tenant_id, lead_id, channel, direction, party_ct, party_bidx, \
+             our_addr, subject_ct, body_ct, purpose, status, error, job_id, dedupe_key, created_at, \
+             updated_at, intake_at) VALUES ($1, $2, $3, $4, 'outbound', $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $15, $16) \
+             ON CONFLICT (tenant_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+        )
+        .bind(message.id.as_uuid())
+        .bind(t)
+        .bind(message.lead_id.map(|l| l.as_uuid()))
+        .bind(message.channel.as_str())
+        .bind(sealed.party_ct)
+        .bind(sealed.party_bidx)
+        .bind(&message.from)
+        .bind(sealed.subject_ct)
+        .bind(sealed.body_ct)
+        .bind(message.purpose.as_str())
+        .bind(message.status.as_str())
+        .bind(&message.error)
+        .bind(message.job_id.map(|j| j.as_uuid()))
+        .bind(&message.dedupe_key)
+        .bind(us(message.created_at))
+        .bind(message.intake_at.map(us))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            > 0;
+        if !inserted {
+            let existing = sqlx::query_as::<_, MessageRow>(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE tenant_id = $1 AND dedupe_key = $2"
+            ))
+            .bind(t)
+            .bind(&message.dedupe_key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| DbError::Conflict("message dedupe key held by no row".into()))?;
+            tx.commit().await.map_err(db)?;
+            return Ok(BeginOutbound::Existing(existing.open(&self.cipher)?));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(BeginOutbound::Started(domain::Message {
+            id: message.id,
+            tenant_id: TenantId::from_uuid(t),
+            lead_id: message.lead_id,
+            channel: message.channel,
+            direction: domain::Direction::Outbound,
+            to: message.to,
+            from: message.from,
+            subject: message.subject,
+            body: message.body,
+            purpose: Some(message.purpose),
+            status: message.status,
+            error: message.error,
+            provider: None,
+            provider_message_id: None,
+            job_id: message.job_id,
+            created_at: message.created_at,
+            updated_at: message.created_at,
+            intake_at: message.intake_at,
+            provider_called_at: None,
+        }))
+    }
+
+    async fn finish_outbound(
+        &self,
+        tenant: Tenant,
+        id: MessageId,
+        result: OutboundResult,
+    ) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE messages SET status = $1, provider = $2, \
+             provider_message_id = COALESCE($3, provider_message_id), error = $4, \
+             provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
+             WHERE tenant_id = $7 AND id = $8",
+        )
+        .bind(result.status.as_str())
+        .bind(&result.provider)
+        .bind(&result.provider_message_id)
+        .bind(&result.error)
+        .bind(result.provider_called_at.map(us))
+        .bind(us(result.at))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn record_inbound(&self, tenant: Tenant, message: NewInbound) -> DbResult<Message> {
+        let sealed = codec::seal_message(
+            &self.cipher,
+            tenant.id(),
+            message.id,
+            &message.from,
+            None,
+            &message.body,
+        );
+        sqlx::query(
+            "INSERT INTO messages (id, tenant_id, lead_id, channel, direction, party_ct, party_bidx, \
+             our_addr, body_ct, status, provider, provider_message_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'inbound', $5, $6, $7, $8, 'received', $9, $10, $11, $11)",
+        )
+        .bind(message.id.as_uuid())
+        .bind(tenant.id().as_uuid())
+        .bind(message.lead_id.map(|l| l.as_uuid()))
+        .bind(message.channel.as_str())
+        .bind(sealed.party_ct)
+        .bind(sealed.party_bidx)
+        .bind(&message.to)
+        .bind(sealed.body_ct)
+        .bind(&message.provider)
+        .bind(&message.provider_message_id)
+        .bind(us(message.received_at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(Message {
+            id: message.id,
+            tenant_id: tenant.id(),
+            lead_id: message.lead_id,
+            channel: message.channel,
+            direction: domain::Direction::Inbound,
+            to: message.to,
+            from: message.from,
+            subject: None,
+            body: message.body,
+            purpose: None,
+            status: MessageStatus::Received,
+            error: None,
+            provider: Some(message.provider),
+            provider_message_id: message.provider_message_id,
+            job_id: None,
+            created_at: message.received_at,
+            updated_at: message.received_at,
+            intake_at: None,
+            provider_called_at: None,
+        })
+    }
+
+    async fn get_message(&self, tenant: Tenant, id: MessageId) -> DbResult<Option<Message>> {
+        sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    async fn list_messages(&self, tenant: Tenant, query: &MessageQuery) -> DbResult<Vec<Message>> {
+        // `to` means the recipient: the person for outbound messages, our own address for
+        // inbound ones.
+        let (to_bidx, to_plain) = match &query.to {
+            Some(a) => (
+                Some(address_index(&self.cipher, tenant.id(), a).to_vec()),
+                Some(a.as_str().to_owned()),
+            ),
+            None => (None, None),
+        };
+        sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE tenant_id = $1 AND ($2::uuid IS NULL OR lead_id = $2) \
+             AND ($3::text IS NULL OR direction = $3) \
+             AND ($4::bytea IS NULL OR (direction = 'outbound' AND party_bidx = $4) \
+                  OR (direction = 'inbound' AND our_addr = $5::text)) \
+             AND ($6::uuid IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(query.lead_id.map(|l| l.as_uuid()))
+        .bind(query.direction.map(|d| d.as_str()))
+        .bind(to_bidx)
+        .bind(to_plain)
+        .bind(query.before.map(|b| b.as_uuid()))
+        .bind(clamp_limit(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+
+    async fn is_suppressed(&self, tenant: Tenant, addresses: &[Address]) -> DbResult<bool> {
+        if addresses.is_empty() {
+            return Ok(false);
+        }
+        let indexes: Vec<Vec<u8>> = addresses
+            .iter()
+            .map(|a| address_index(&self.cipher, tenant.id(), a).to_vec())
+            .collect();
+        // One round trip for all the addresses.
+        let (hit,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = $1 AND bidx = ANY($2))",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(indexes)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(hit)
+    }
+
+    async fn suppress(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        reason: &str,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let t = tenant.id().as_uuid();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for address in addresses {
+            // DO NOTHING keeps the first reason and time, also against a concurrent suppress.
+            sqlx::query(
+                "INSERT INTO suppressions (tenant_id, bidx, channel, reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, bidx) DO NOTHING",
+            )
+            .bind(t)
+            .bind(address_index(&self.cipher, tenant.id(), address).to_vec())
+            .bind(address.channel().as_str())
+            .bind(reason)
+            .bind(us(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn enqueue(&self, job: NewJob) -> DbResult<JobId> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let Some(key) = &job.dedupe_key else {
+            insert_job(&mut tx, &job).await?;
+            notify_jobs(&mut tx).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(job.id);
+        };
+        // Insert first and let the partial unique index decide, so that two processes
+        // enqueueing the same key cannot both miss each other. A holder that finishes between
+        // the INSERT and the SELECT frees the key again, hence the second round.
+        for _ in 0..2 {
+            let inserted = sqlx::query(
+                "INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, run_at, \
+                 dedupe_key, created_at, updated_at) VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $6, $6) \
+                 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('ready', 'running') \
+                 DO NOTHING",
+            )
+            .bind(job.id.as_uuid())
+            .bind(job.tenant_id.map(|t| t.as_uuid()))
+            .bind(&job.kind)
+            .bind(job.payload.to_string())
+            .bind(i64::from(job.max_attempts))
+            .bind(us(job.run_at))
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+                > 0;
+            if inserted {
+                notify_jobs(&mut tx).await?;
+                tx.commit().await.map_err(db)?;
+                return Ok(job.id);
+            }
+            let live: Option<(Uuid,)> = sqlx::query_as(
+                "SELECT id FROM jobs WHERE dedupe_key = $1 AND state IN ('ready', 'running')",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if let Some((id,)) = live {
+                tx.commit().await.map_err(db)?;
+                return Ok(JobId::from_uuid(id));
+            }
+        }
+        Err(DbError::Conflict(format!(
+            "job dedupe key {key:?} kept changing hands"
+        )))
+    }
+
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        wall_now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: u32,
+    ) -> DbResult<Vec<ClaimedJob>> {
+        let lease_until = wall_now
+            .saturating_add(lease)
+            .map_err(|_| DbError::corrupt("lease overflow"))?;
+        // SKIP LOCKED: a row another claimer (in this process or another) is taking is passed
+        // over instead of waited for; a row it has already taken no longer matches the WHERE
+        // when re-checked after its commit. One statement, so one transaction.
+        let mut rows = sqlx::query_as::<_, JobRow>(concat!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, \
+             lease_until = $2, updated_at = $3 WHERE id IN (\
+               SELECT id FROM jobs WHERE (state = 'ready' AND run_at <= $4) \
+               OR (state = 'running' AND lease_until <= $3) \
+               ORDER BY run_at LIMIT $5 FOR UPDATE SKIP LOCKED\
+             ) RETURNING ",
+            job_columns!()
+        ))
+        .bind(worker)
+        .bind(us(lease_until))
+        .bind(us(wall_now))
+        .bind(us(now))
+        .bind(clamp_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        // RETURNING has no order; hand the jobs out oldest first, as they were picked.
+        rows.sort_by_key(|row| (row.run_at, row.id));
+        rows.into_iter()
+            .map(|row| {
+                let job = row.into_record()?;
+                Ok(ClaimedJob {
+                    lease: Lease {
+                        worker: worker.to_owned(),
+                        attempt: job.attempts,
+                    },
+                    job,
+                })
+            })
+            .collect()
+    }
+
+    async fn complete_job(&self, id: JobId, lease: &Lease, at: Timestamp) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND state = 'running' AND locked_by = $3 AND attempts = $4",
+        )
+        .bind(us(at))
+        .bind(id.as_uuid())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn fail_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        error: &str,
+        retry_at: Timestamp,
+        at: Timestamp,
+    ) -> DbResult<JobState> {
+        let state: Option<(String,)> = sqlx::query_as(
+            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
+             run_at = $1, last_error = $2, lease_until = NULL, locked_by = NULL, updated_at = $3 \
+             WHERE id = $4 AND state = 'running' AND locked_by = $5 AND attempts = $6 RETURNING state",
+        )
+        .bind(us(retry_at))
+        .bind(codec::bounded_error(error))
+        .bind(us(at))
+        .bind(id.as_uuid())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let (state,) = state.ok_or(DbError::NotFound)?;
+        JobState::parse(&state).ok_or_else(|| DbError::corrupt("job state"))
+    }
+
+    async fn dead_letter_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        error: &str,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = $1, lease_until = NULL, locked_by = NULL, \
+             updated_at = $2 WHERE id = $3 AND state = 'running' AND locked_by = $4 AND attempts = $5",
+        )
+        .bind(codec::bounded_error(error))
+        .bind(us(at))
+        .bind(id.as_uuid())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn release_job(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        run_at: Timestamp,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'ready', attempts = attempts - 1, run_at = $1, lease_until = NULL, \
+             locked_by = NULL, updated_at = $2 WHERE id = $3 AND state = 'running' AND locked_by = $4 \
+             AND attempts = $5",
+        )
+        .bind(us(run_at))
+        .bind(us(at))
+        .bind(id.as_uuid())
+        .bind(&lease.worker)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn next_job_due(&self) -> DbResult<Option<Timestamp>> {
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(run_at) FROM jobs WHERE state = 'ready'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        next.map(codec::ts).transpose()
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: Tenant,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> DbResult<Vec<JobRecord>> {
+        sqlx::query_as::<_, JobRow>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(state.map(JobState::as_str))
+        .bind(clamp_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(JobRow::into_record)
+        .collect()
+    }
+
+    async fn get_job(&self, id: JobId) -> DbResult<Option<JobRecord>> {
+        sqlx::query_as::<_, JobRow>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(JobRow::into_record)
+        .transpose()
+    }
+
+    async fn queue_depth(&self) -> DbResult<i64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE state IN ('ready', 'running')")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(n)
+    }
+
+    async fn subscribe_job_wakeups(&self, wake: JobWaker) -> DbResult<()> {
+        // LISTEN before returning: a job committed after this call is announced to `wake`
+        // (notifications that arrive before the task first polls wait in the connection).
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(db)?;
+        listener.listen(jobs_channel!()).await.map_err(db)?;
+        tokio::spawn(listen_for_jobs(listener, wake));
+        Ok(())
+    }
+}
+
+/// Calls `wake` for each notification until the pool is closed. The listener holds one pool
+/// connection for itself and re-establishes it (LISTEN included) when it is lost.
+async fn listen_for_jobs(mut listener: PgListener, wake: JobWaker) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_)) => {
+                backoff = Duration::from_millis(100);
+                wake();
+            }
+            Ok(None) => {
+                // The connection was lost and made anew: jobs committed in between were
+                // announced to no one, so wake the workers to look for themselves.
+                tracing::warn!("job listener lost its connection and reconnected");
+                wake();
+            }
+            Err(sqlx::Error::PoolClosed) => {
+                tracing::debug!("job listener stops: the pool is closed");
+                return;
+            }
+            Err(e) => {
+                // Typically the database is unreachable while reconnecting. Keep trying, but
+                // not in a hot loop; workers still poll on their own timer meanwhile.
+                tracing::warn!(error = %e, retry_in = ?backoff, "job listener failed to receive");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(LISTENER_MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Announces new jobs to every listening process. Inside a transaction PostgreSQL delivers the
+/// notification on commit only, so no worker wakes up before the job is visible to it.
+pub(crate) async fn notify_jobs(conn: &mut PgConnection) -> DbResult<()> {
+    sqlx::query(concat!("SELECT pg_notify('", jobs_channel!(), "', '')"))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn insert_job(conn: &mut PgConnection, job: &NewJob) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, run_at, dedupe_key, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $6, $6)",
+    )
+    .bind(job.id.as_uuid())
+    .bind(job.tenant_id.map(|t| t.as_uuid()))
+    .bind(&job.kind)
+    .bind(job.payload.to_string())
+    .bind(i64::from(job.max_attempts))
+    .bind(us(job.run_at))
+    .bind(&job.dedupe_key)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_consent(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    id: ConsentEventId,
+    lead: LeadId,
+    kind: ConsentKind,
+    source: &str,
+    sealed: Vec<u8>,
+    at: Timestamp,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO consent_events (id, tenant_id, lead_id, kind, source, evidence_ct, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id.as_uuid())
+    .bind(tenant)
+    .bind(lead.as_uuid())
+    .bind(kind.as_str())
+    .bind(source)
+    .bind(sealed)
+    .bind(us(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}

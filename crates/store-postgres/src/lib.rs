@@ -1,0 +1,87 @@
+//! The PostgreSQL backend: for several Leadline instances on one database.
+//!
+//! A pool of connections, each write method one transaction of its own. What SQLite gets from
+//! its single writer, PostgreSQL gets from the database itself: unique indexes decide races
+//! between concurrent intakes (the loser retries once and finds the winner's lead), job claims
+//! lock their rows with `FOR UPDATE SKIP LOCKED` so that workers in any process never share a
+//! job, and a committed job is announced with `NOTIFY` so that idle workers everywhere start at
+//! once. Rows are sealed and opened by `store::codec`, exactly as on SQLite.
+
+mod backend;
+mod intake;
+
+use std::str::FromStr;
+
+use crypto::Cipher;
+use sqlx::ConnectOptions;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use store::{DbError, DbResult};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The pool's size. Each write holds a connection for one short transaction; the job listener
+/// (when subscribed) keeps one for itself.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// Leadline's PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    cipher: Cipher,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host/db`), applies pending migrations and
+    /// returns the store.
+    pub async fn connect(url: &str, cipher: Cipher) -> DbResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| DbError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        Self::connect_with_options(options, cipher).await
+    }
+
+    /// Like [`connect`](Self::connect) with ready-made options, e.g. a `search_path` that puts
+    /// Leadline's tables in a schema of their own (the tests use one schema per test).
+    pub async fn connect_with_options(options: PgConnectOptions, cipher: Cipher) -> DbResult<Self> {
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        // Concurrent starts are safe: sqlx serialises migrations with an advisory lock.
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| DbError::Unavailable(format!("migrations failed: {e}")))?;
+        Ok(Self { pool, cipher })
+    }
+
+    /// The migrations this binary knows.
+    pub fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    /// Closes the pool: waits for connections in use to come back and stops the job listener.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> DbError {
+    DbError::Unavailable(e.to_string())
+}
+
+/// Maps a driver error: a unique violation the method did not expect is a `Conflict`; no
+/// connection to be had is `Unavailable` (a 503, not a 500); everything else is `Database`.
+pub(crate) fn db(e: sqlx::Error) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            DbError::Conflict(d.message().to_owned())
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            DbError::Unavailable(e.to_string())
+        }
+        _ => DbError::database(e),
+    }
+}

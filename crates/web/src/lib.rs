@@ -1,0 +1,165 @@
+//! The HTTP face of Leadline: the REST API under `/api/v1` (documented by OpenAPI at
+//! `/api/v1/openapi.json`), health and readiness, and metrics.
+//!
+//! Handlers authenticate through extractors that hand out a tenant scope ([`auth`]), parse input
+//! at the edge into domain types, and call the engine; they never call a provider. Every error
+//! is problem+json ([`error`]).
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod middleware;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use domain::Tenant;
+use engine::{Engine, SandboxClock};
+use metrics_exporter_prometheus::PrometheusHandle;
+use providers::sandbox::SandboxProvider;
+use secrecy::SecretString;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiResult;
+
+/// The sandbox's moving parts, present unless in production mode.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub clock: Arc<SandboxClock>,
+    pub provider: Arc<SandboxProvider>,
+}
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub sandbox: Option<Sandbox>,
+    pub prometheus: Option<PrometheusHandle>,
+    /// When set, `/metrics` on the public listener answers to this bearer token.
+    pub metrics_token: Option<SecretString>,
+    pub key_usage: Arc<auth::KeyUsage>,
+    /// How long a request may take before it is answered 408.
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, sandbox: Option<Sandbox>) -> Self {
+        Self {
+            engine,
+            sandbox,
+            prometheus: None,
+            metrics_token: None,
+            key_usage: Arc::default(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The region used to read phone numbers typed without a country code.
+    pub async fn default_region(&self, tenant: Tenant) -> ApiResult<String> {
+        let org = self
+            .engine
+            .store
+            .get_tenant(tenant.id())
+            .await?
+            .ok_or_else(error::ApiError::not_found)?;
+        Ok(org.settings.default_region)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Leadline API",
+        description = "Takes leads and answers them within a second, by SMS or email, within the law.\n\n\
+            Authenticate with an organisation's API key: `Authorization: Bearer ll_...`. Errors are \
+            RFC 9457 problem+json with a `correlation_id` (also the `X-Request-Id` header).",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "leads", description = "Intake and lookup of leads"),
+        (name = "messages", description = "Every message in and out"),
+        (name = "jobs", description = "Durable work, dead letters included"),
+        (name = "sandbox", description = "Simulation: inbound messages and the clock (refused in production)"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ll_ API key")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The documented routes. Every route of the API is registered here, through `routes!`, so it
+/// cannot be served without being in the OpenAPI document.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::leads::create, routes::leads::list))
+        .routes(routes!(routes::leads::get))
+        .routes(routes!(routes::messages::list))
+        .routes(routes!(routes::jobs::list))
+        .routes(routes!(routes::sandbox::inbound))
+        .routes(routes!(routes::sandbox::clock))
+        .routes(routes!(routes::ops::healthz))
+        .routes(routes!(routes::ops::readyz))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The public router.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api().split_for_parts();
+    let doc = Arc::new(doc);
+    let timeout = state.request_timeout;
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/metrics", get(routes::ops::metrics_with_token))
+    .fallback(middleware::not_found)
+    .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+    .layer(axum::middleware::from_fn_with_state(
+        timeout,
+        middleware::timeout,
+    ))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        middleware::panic_response,
+    ))
+    .layer(axum::middleware::from_fn(middleware::request_context))
+    .with_state(state)
+}
+
+/// The router of the separate metrics listener (`metrics_bind`): metrics and health only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::ops::metrics_open))
+        .route("/healthz", get(routes::ops::healthz))
+        .with_state(state)
+}

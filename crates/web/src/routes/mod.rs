@@ -1,0 +1,7 @@
+//! The API's handlers, one module per resource.
+
+pub mod jobs;
+pub mod leads;
+pub mod messages;
+pub mod ops;
+pub mod sandbox;
