@@ -258,10 +258,8 @@ impl Config {
                 self.default_region
             );
         }
-        if !self.public_base_url.is_empty()
-            && !(self.public_base_url.starts_with("http://")
-                || self.public_base_url.starts_with("https://"))
-        {
+        let url = &self.public_base_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             bail!(
                 "public_base_url = {:?} must start with https:// (fix: the address providers reach this server at)",
                 self.public_base_url

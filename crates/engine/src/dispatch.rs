@@ -38,7 +38,7 @@ pub struct Outgoing {
 /// What became of it.
 #[derive(Debug)]
 pub enum Dispatched {
-    Sent(Message),
+    Sent(Box<Message>),
     /// The message had been handled before (a retry after the provider took it, or a second job
     /// for the same key).
     AlreadyHandled(MessageId),
@@ -142,7 +142,7 @@ impl Engine {
                 message.status = receipt.status;
                 message.provider_message_id = Some(receipt.provider_message_id);
                 message.provider_called_at = Some(called_at);
-                Ok(Dispatched::Sent(message))
+                Ok(Dispatched::Sent(Box::new(message)))
             }
             // The provider's own text may quote the recipient; only its code is kept.
             Err(ProviderError::Permanent {

@@ -71,6 +71,8 @@ pub struct MessageView {
     pub updated_at: String,
     /// When the provider was called.
     pub sent_at: Option<String>,
+    /// For an answer to a lead, when the lead arrived: `sent_at - intake_at` is the speed to lead.
+    pub intake_at: Option<String>,
 }
 
 impl From<Message> for MessageView {
@@ -92,6 +94,7 @@ impl From<Message> for MessageView {
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
             sent_at: m.provider_called_at.map(rfc3339),
+            intake_at: m.intake_at.map(rfc3339),
         }
     }
 }
