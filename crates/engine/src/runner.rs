@@ -127,6 +127,40 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Runs every job that is due now, one at a time, until none is left; returns how many ran.
+/// For tests and one-shot tools: deterministic, no waiting on wake-ups.
+pub async fn drain(engine: &Engine) -> usize {
+    let lease =
+        SignedDuration::try_from(engine.config.lease).unwrap_or(SignedDuration::from_secs(60));
+    let mut ran = 0;
+    loop {
+        let claimed = match engine
+            .store
+            .claim_jobs(
+                "drain",
+                engine.clock.now(),
+                engine.clock.wall_now(),
+                lease,
+                64,
+            )
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming jobs to drain");
+                return ran;
+            }
+        };
+        if claimed.is_empty() {
+            return ran;
+        }
+        for job in claimed {
+            run_one(engine, job).await;
+            ran += 1;
+        }
+    }
+}
+
 /// How long an idle runner may sleep: until the next due job, at most `idle_poll`.
 async fn idle_sleep(engine: &Engine) -> Duration {
     let poll = engine.config.idle_poll;

@@ -1,0 +1,338 @@
+//! Who may see what: API keys, scopes, tenants, and answers for paths that do not exist.
+
+mod common;
+
+use common::{Options, fields, problem, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_refused() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let url = format!("{}/api/v1/leads", app.base);
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    problem(res).await;
+    let wrong = format!("{}x", &org.key[..org.key.len() - 1]);
+    for key in [
+        wrong.as_str(),
+        "ll_nonexistent0_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "garbage",
+        "",
+    ] {
+        let res = app.client.get(&url).bearer_auth(key).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{key}");
+    }
+    assert_eq!(
+        app.get(&org, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn revoked_keys_stop_working() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let keys = app
+        .store
+        .list_api_keys(domain::Tenant::from_authenticated(org.id))
+        .await
+        .unwrap();
+    app.store
+        .revoke_api_key(
+            domain::Tenant::from_authenticated(org.id),
+            keys[0].id,
+            app.engine.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&org, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn scopes_limit_what_a_key_can_do() {
+    let app = spawn_app().await;
+    let reader = app.org_with_scopes("Acme", &["leads:read"]).await;
+    let res = app
+        .post_lead(&reader, json!({ "phone": "3125550142" }))
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(
+        problem(res).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("leads:write")
+    );
+    assert_eq!(
+        app.get(&reader, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get(&reader, "/api/v1/messages")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.post(
+            &reader,
+            "/api/v1/sandbox/clock",
+            &json!({ "advance": "PT1H" })
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn another_organisations_data_is_not_found() {
+    let app = spawn_app().await;
+    let a = app.org("A").await;
+    let b = app.org("B").await;
+    let lead: Value = app
+        .post_lead(&a, json!({ "name": "Jane", "phone": "3125550142" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = lead["id"].as_str().unwrap();
+    app.drain().await;
+    let res = app
+        .get(&b, &format!("/api/v1/leads/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(problem(res).await["type"], "/problems/not-found");
+    let list: Value = app
+        .get(&b, "/api/v1/leads")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["data"].as_array().unwrap().is_empty());
+    let list: Value = app
+        .get(&b, "/api/v1/leads?phone=3125550142")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["data"].as_array().unwrap().is_empty());
+    assert!(app.messages(&b, &format!("lead_id={id}")).await.is_empty());
+    assert!(app.messages(&b, "").await.is_empty());
+    let jobs: Value = app
+        .get(&b, "/api/v1/jobs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(jobs.as_array().unwrap().is_empty());
+    // B's inbound from Jane's number does not touch A's lead.
+    let res = app
+        .post(
+            &b,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": "3125550142", "body": "STOP" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let inbound: Value = res.json().await.unwrap();
+    assert!(inbound["message"]["lead_id"].is_null());
+    let detail: Value = app
+        .get(&a, &format!("/api/v1/leads/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail["status"], "contacted",
+        "A's lead is untouched by B's opt-out"
+    );
+    // And the same person posted to B is B's own lead.
+    assert_eq!(
+        app.post_lead(&b, json!({ "phone": "3125550142" }))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn malformed_ids_unknown_paths_and_methods_are_problems() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let res = app
+        .get(&org, "/api/v1/leads/not-a-uuid")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let p = problem(res).await;
+    assert_eq!(p["type"], "/problems/malformed-id");
+    assert_eq!(fields(&p), ["id"]);
+    let res = app
+        .get(&org, "/api/v1/leads/01a203e8-0f02-773d-af22-5b50101bd3cb")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = app.get(&org, "/api/v1/nothing-here").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    problem(res).await;
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/leads", app.base))
+        .bearer_auth(&org.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert!(res.headers().contains_key("allow"));
+    assert_eq!(problem(res).await["type"], "/problems/method-not-allowed");
+}
+
+#[tokio::test]
+async fn a_clients_request_id_is_kept() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/api/v1/leads", app.base))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-42");
+    assert_eq!(problem(res).await["correlation_id"], "trace-42");
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn the_sandbox_is_refused_in_production() {
+    let app = spawn_app_with(Options {
+        sandbox: false,
+        ..Options::default()
+    })
+    .await;
+    let org = app.org("Acme").await;
+    for (path, body) in [
+        ("/api/v1/sandbox/clock", json!({ "advance": "P1D" })),
+        (
+            "/api/v1/sandbox/inbound",
+            json!({ "from": "3125550142", "body": "hi" }),
+        ),
+    ] {
+        let res = app.post(&org, path, &body).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{path}");
+        assert!(
+            problem(res).await["detail"]
+                .as_str()
+                .unwrap()
+                .contains("production")
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_never_open_on_the_public_listener() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "no token configured: not served here");
+    let app = spawn_app_with(Options {
+        metrics_token: Some("s3cret-token-for-metrics-scrapes"),
+        ..Options::default()
+    })
+    .await;
+    let url = format!("{}/metrics", app.base);
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth("s3cret-token-for-metrics-scrapes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "status": "ok", "database": "ok", "migrations": "current" })
+    );
+}

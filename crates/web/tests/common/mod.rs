@@ -1,0 +1,208 @@
+//! The test harness: the real app on 127.0.0.1:0 with its own temporary database, a sandbox
+//! clock and provider, and a `drain` that runs due jobs (no sleeps, no background runner).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use domain::{Tenant, TenantId};
+use engine::{Engine, EngineConfig, SandboxClock};
+use providers::sandbox::SandboxProvider;
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use store::{NewApiKey, Store, TenantSettings};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub engine: Arc<Engine>,
+    pub clock: Arc<SandboxClock>,
+    pub provider: Arc<SandboxProvider>,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// An organisation with an API key.
+pub struct Org {
+    pub id: TenantId,
+    pub key: String,
+}
+
+pub struct Options {
+    pub sandbox: bool,
+    pub metrics_token: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sandbox: true,
+            metrics_token: None,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("leadline.db").display());
+    let cipher = crypto::Cipher::new(crypto::KeyRing::generate());
+    let store: Arc<dyn Store> =
+        Arc::new(store_sqlite::SqliteStore::open(&url, cipher).await.unwrap());
+    let clock = Arc::new(SandboxClock::new());
+    // A Wednesday at noon in Chicago: inside every US window.
+    clock.set("2026-03-04T18:00:00Z".parse().unwrap());
+    let provider = Arc::new(SandboxProvider::new());
+    let config = EngineConfig {
+        max_attempts: 3,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(
+        store.clone(),
+        clock.clone(),
+        provider.clone(),
+        provider.clone(),
+        config,
+    );
+    let sandbox = options.sandbox.then(|| web::Sandbox {
+        clock: clock.clone(),
+        provider: provider.clone(),
+    });
+    let mut state = web::AppState::new(engine.clone(), sandbox);
+    state.metrics_token = options
+        .metrics_token
+        .map(|t| secrecy::SecretString::from(t.to_owned()));
+    state.prometheus = Some(
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, web::router(state)).await.unwrap();
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        client: Client::new(),
+        engine,
+        clock,
+        provider,
+        store,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// A fresh organisation and an API key with `scopes` (all when empty).
+    pub async fn org_with_scopes(&self, name: &str, scopes: &[&str]) -> Org {
+        let settings = TenantSettings {
+            business_name: name.to_owned(),
+            support_contact: "help@example.com".into(),
+            ..TenantSettings::default()
+        };
+        let org = self
+            .store
+            .create_tenant(name, &settings, self.engine.clock.now())
+            .await
+            .unwrap();
+        let generated = crypto::generate_api_key();
+        let scopes = if scopes.is_empty() {
+            store::API_SCOPES.to_vec()
+        } else {
+            scopes.to_vec()
+        };
+        self.store
+            .create_api_key(
+                Tenant::from_authenticated(org.id),
+                NewApiKey {
+                    id: domain::ApiKeyId::new(),
+                    name: "test".into(),
+                    prefix: generated.prefix.clone(),
+                    hash: generated.hash.to_vec(),
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    created_at: self.engine.clock.now(),
+                },
+            )
+            .await
+            .unwrap();
+        Org {
+            id: org.id,
+            key: generated.secret,
+        }
+    }
+
+    pub async fn org(&self, name: &str) -> Org {
+        self.org_with_scopes(name, &[]).await
+    }
+
+    pub fn get(&self, org: &Org, path: &str) -> RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&org.key)
+    }
+
+    pub fn post(&self, org: &Org, path: &str, body: &Value) -> RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&org.key)
+            .json(body)
+    }
+
+    pub async fn post_lead(&self, org: &Org, body: Value) -> Response {
+        self.post(org, "/api/v1/leads", &body).send().await.unwrap()
+    }
+
+    /// Runs every job due now; returns how many ran.
+    pub async fn drain(&self) -> usize {
+        engine::runner::drain(&self.engine).await
+    }
+
+    pub async fn messages(&self, org: &Org, query: &str) -> Vec<Value> {
+        let res = self
+            .get(org, &format!("/api/v1/messages?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn set_clock(&self, org: &Org, at: &str) {
+        let res = self
+            .post(org, "/api/v1/sandbox/clock", &json!({ "set": at }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+}
+
+/// The problem+json body of an error answer, after checking its content type and correlation id.
+pub async fn problem(res: Response) -> Value {
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "status {}",
+        res.status()
+    );
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["correlation_id"], request_id.as_str(), "{body}");
+    body
+}
+
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,231 @@
+//! Thousands of random and mutated requests at every endpoint: never a 5xx, always a problem
+//! body for errors.
+
+mod common;
+
+use common::spawn_app;
+use serde_json::{Value, json};
+
+fn random_value(rng: &mut fastrand::Rng, depth: u32) -> Value {
+    match rng.u8(0..if depth > 2 { 5 } else { 7 }) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.bool()),
+        2 => json!(rng.i64(..)),
+        3 => json!(rng.f64() * 1e12),
+        4 => Value::String(random_string(rng)),
+        5 => Value::Array(
+            (0..rng.usize(0..4))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
+        _ => {
+            let mut m = serde_json::Map::new();
+            for _ in 0..rng.usize(0..4) {
+                m.insert(random_string(rng), random_value(rng, depth + 1));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn random_string(rng: &mut fastrand::Rng) -> String {
+    const SAMPLES: &[&str] = &[
+        "",
+        " ",
+        "3125550142",
+        "+13125550142",
+        "+44 20 7946 0958",
+        "jane@example.com",
+        "STOP",
+        "P1D",
+        "PT-5M",
+        "2026-03-04T18:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "America/Chicago",
+        "transactional",
+        "marketing",
+        "\u{0}",
+        "\u{202e}evil",
+        "<script>",
+        "'; DROP TABLE leads; --",
+        "🙂",
+        "sms",
+        "email",
+        "fax",
+    ];
+    if rng.bool() {
+        SAMPLES[rng.usize(..SAMPLES.len())].to_owned()
+    } else {
+        (0..rng.usize(0..40)).map(|_| rng.char(..)).collect()
+    }
+}
+
+fn valid_lead(rng: &mut fastrand::Rng) -> Value {
+    json!({
+        "name": "Jane Doe",
+        "phone": format!("312555{:04}", rng.u32(0..10_000)),
+        "email": "jane@example.com",
+        "source": "web_form",
+        "consent": { "disclosure_text": "I agree", "purposes": ["transactional"], "timestamp": "2026-03-04T17:00:00Z" }
+    })
+}
+
+/// A valid body with one field replaced, removed or added.
+fn mutate(rng: &mut fastrand::Rng, mut body: Value) -> Value {
+    let Value::Object(map) = &mut body else {
+        return body;
+    };
+    let keys: Vec<String> = map.keys().cloned().collect();
+    match rng.u8(0..3) {
+        0 if !keys.is_empty() => {
+            let key = &keys[rng.usize(..keys.len())];
+            map.insert(key.clone(), random_value(rng, 0));
+        }
+        1 if !keys.is_empty() => {
+            map.remove(&keys[rng.usize(..keys.len())]);
+        }
+        _ => {
+            map.insert(random_string(rng), random_value(rng, 0));
+        }
+    }
+    body
+}
+
+fn mangle_bytes(rng: &mut fastrand::Rng, bytes: &mut Vec<u8>) {
+    for _ in 0..rng.usize(1..4) {
+        if bytes.is_empty() {
+            bytes.push(rng.u8(..));
+            continue;
+        }
+        let at = rng.usize(..bytes.len());
+        match rng.u8(0..3) {
+            0 => bytes[at] = rng.u8(..),
+            1 => bytes.truncate(at),
+            _ => bytes.insert(at, rng.u8(..)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_input_never_breaks_the_server() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let mut rng = fastrand::Rng::with_seed(0x1ead_11e5);
+    let posts = [
+        "/api/v1/leads",
+        "/api/v1/sandbox/inbound",
+        "/api/v1/sandbox/clock",
+    ];
+    let gets = ["/api/v1/leads", "/api/v1/messages", "/api/v1/jobs"];
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for i in 0..3000 {
+        let res = match i % 4 {
+            // A valid lead, mutated field by field.
+            0 | 1 => {
+                let path = posts[rng.usize(..posts.len())];
+                let base = match path {
+                    "/api/v1/leads" => valid_lead(&mut rng),
+                    "/api/v1/sandbox/inbound" => {
+                        json!({ "from": "3125550142", "body": "hello", "channel": "sms" })
+                    }
+                    _ => json!({ "advance": "PT1M" }),
+                };
+                let body = mutate(&mut rng, base);
+                app.post(&org, path, &body).send().await.unwrap()
+            }
+            // Raw bytes: broken JSON, odd content types.
+            2 => {
+                let path = posts[rng.usize(..posts.len())];
+                let mut bytes = serde_json::to_vec(&valid_lead(&mut rng)).unwrap();
+                mangle_bytes(&mut rng, &mut bytes);
+                let content_type = [
+                    "application/json",
+                    "application/problem+json",
+                    "text/plain",
+                    "application/x-www-form-urlencoded",
+                ][rng.usize(..4)];
+                app.client
+                    .post(format!("{}{path}", app.base))
+                    .bearer_auth(&org.key)
+                    .header("content-type", content_type)
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+            // Query strings and path ids.
+            _ => {
+                let path = gets[rng.usize(..gets.len())];
+                let params = [
+                    "status",
+                    "source",
+                    "phone",
+                    "email",
+                    "cursor",
+                    "limit",
+                    "lead_id",
+                    "to",
+                    "direction",
+                    "state",
+                    "x",
+                ];
+                let mut query = String::new();
+                for _ in 0..rng.usize(0..4) {
+                    let value: String = url_encode(&random_string(&mut rng));
+                    query.push_str(&format!("{}={}&", params[rng.usize(..params.len())], value));
+                }
+                let url = if rng.u8(0..5) == 0 {
+                    format!(
+                        "{}/api/v1/leads/{}",
+                        app.base,
+                        url_encode(&random_string(&mut rng))
+                    )
+                } else {
+                    format!("{}{path}?{query}", app.base)
+                };
+                app.client
+                    .get(url)
+                    .bearer_auth(&org.key)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let status = res.status().as_u16();
+        *statuses.entry(status).or_default() += 1;
+        assert!(
+            status < 500,
+            "request {i} got {status}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        if status >= 400 {
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/problem+json",
+                "request {i}"
+            );
+        }
+        // Keep the clock from drifting out of range.
+        if i % 500 == 0 {
+            app.clock.set("2026-03-04T18:00:00Z".parse().unwrap());
+        }
+    }
+    // The mix exercised both acceptance and refusal.
+    assert!(
+        statuses.keys().any(|s| *s < 300) && statuses.keys().any(|s| *s >= 400),
+        "{statuses:?}"
+    );
+    app.drain().await;
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
