@@ -169,9 +169,15 @@ pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Res
         }
         None => figment = figment.merge(Toml::file("leadline.toml")),
     }
+    // Keys reach the filter before figment lowercases them.
     let env = Env::prefixed("LEADLINE_").split("__").filter(|key| {
-        let top = key.as_str().split('.').next().unwrap_or_default();
-        KEYS.contains(&top)
+        let top = key
+            .as_str()
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        KEYS.contains(&top.as_str())
     });
     Ok(figment
         .merge(env)
@@ -274,13 +280,13 @@ impl Config {
         let j = &self.jobs;
         if j.concurrency == 0 || j.concurrency > 1024 {
             bail!(
-                "jobs.concurrency = {} must be from 1 to 1024",
+                "jobs.concurrency = {} must be from 1 to 1024 (fix: e.g. 32)",
                 j.concurrency
             );
         }
         if !(1..=100).contains(&j.max_attempts) {
             bail!(
-                "jobs.max_attempts = {} must be from 1 to 100",
+                "jobs.max_attempts = {} must be from 1 to 100 (fix: e.g. 8)",
                 j.max_attempts
             );
         }
@@ -292,11 +298,11 @@ impl Config {
         }
         if j.backoff_base_ms == 0 || j.backoff_cap_seconds == 0 || j.idle_poll_ms == 0 {
             bail!(
-                "jobs.backoff_base_ms, jobs.backoff_cap_seconds and jobs.idle_poll_ms must be above 0"
+                "jobs.backoff_base_ms, jobs.backoff_cap_seconds and jobs.idle_poll_ms must be above 0 (fix: e.g. 2000, 3600 and 5000)"
             );
         }
         if self.http.request_timeout_seconds == 0 {
-            bail!("http.request_timeout_seconds must be above 0");
+            bail!("http.request_timeout_seconds must be above 0 (fix: e.g. 30)");
         }
         if self.mode == Mode::Production {
             self.validate_production()?;

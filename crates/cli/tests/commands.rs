@@ -1,0 +1,121 @@
+//! The binary as an operator uses it: organisations, API keys, invalid configuration.
+
+use std::process::{Command, Output};
+
+fn leadline(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        // Not a configuration key: must be ignored, as CI sets it.
+        .env(
+            "LEADLINE_TEST_POSTGRES_URL",
+            "postgres://ignored@127.0.0.1:1/none",
+        )
+        .env_remove("LEADLINE_CONFIG")
+        .current_dir(dir)
+        .output()
+        .expect("run leadline")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn organisations_and_keys_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = leadline(dir.path(), &["migrate"]);
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let org = json(&leadline(
+        dir.path(),
+        &["org", "create", "Acme Roofing", "--json"],
+    ));
+    let id = org["id"].as_str().expect("id");
+    let key = json(&leadline(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--org",
+            id,
+            "--name",
+            "zapier",
+            "--scope",
+            "leads:write",
+            "--json",
+        ],
+    ));
+    assert!(key["key"].as_str().unwrap().starts_with("ll_"));
+    assert!(key["id"].is_string());
+    // The key ring is owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("keyring.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "key ring mode {mode:o}");
+    }
+    let bad = leadline(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--org",
+            id,
+            "--scope",
+            "everything",
+            "--json",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope"));
+    let missing = leadline(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--org",
+            "01a203e8-0f02-773d-af22-5b50101bd3cb",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no organisation"));
+}
+
+#[test]
+fn invalid_configuration_names_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("leadline.toml"),
+        "[jobs]\nmax_attempts = 0\n",
+    )
+    .unwrap();
+    let out = leadline(dir.path(), &["migrate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("jobs.max_attempts") && err.contains("must be"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .args(["migrate"])
+        .env("LEADLINE_MODE", "production")
+        .env("LEADLINE_DATA_DIR", dir.path())
+        .env_remove("LEADLINE_CONFIG")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public_base_url"));
+}
