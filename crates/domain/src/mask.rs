@@ -1,6 +1,6 @@
 //! Masking of personal data for logs: enough to correlate, not enough to identify.
 
-/// `+14155552671` -> `+1*******2671`.
+/// `+14155552671` -> `+1******2671`: the country code and the last four digits.
 pub fn phone(e164: &str) -> String {
     let chars: Vec<char> = e164.chars().collect();
     if chars.len() <= 6 {
@@ -45,7 +45,7 @@ pub fn address(addr: &str) -> String {
 mod tests {
     #[test]
     fn masks() {
-        assert_eq!(super::phone("+14155552671"), "+1*******2671");
+        assert_eq!(super::phone("+14155552671"), "+1******2671");
         assert_eq!(super::email("jane.doe@example.com"), "j***@example.com");
         assert_eq!(super::phone("123"), "***");
     }

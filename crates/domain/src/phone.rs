@@ -69,7 +69,7 @@ impl Phone {
         (rest.len() == 10).then(|| &rest[..3])
     }
 
-    /// The number with all but its last four digits hidden, for logs: `+1*******4567`.
+    /// The number with all but its last four digits hidden, for logs: `+1******4567`.
     pub fn masked(&self) -> String {
         crate::mask::phone(&self.0)
     }

@@ -33,6 +33,8 @@ pub enum TemplateError {
 /// What a template can refer to.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct MessageVars {
+    /// Absent (undefined to the template, so `default(...)` applies) when the lead gave no name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     pub business_name: String,
     pub source: String,

@@ -1,0 +1,112 @@
+//! Nothing personal is on disk in clear text: not in the database file, not in its WAL.
+
+#![allow(clippy::unwrap_used)]
+
+use domain::{
+    ConsentEvidence, Email, LeadId, MessageId, MessageStatus, NewLead, Phone, Purpose, Tenant,
+};
+use store::{IntakeRequest, NewOutbound, Store, TenantSettings};
+use store_sqlite::SqliteStore;
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leadline.db");
+    let store = SqliteStore::open(
+        &format!("sqlite:{}", path.display()),
+        crypto::Cipher::new(crypto::KeyRing::generate()),
+    )
+    .await
+    .unwrap();
+    let now = domain::clock::wall_clock_now();
+    let org = store
+        .create_tenant("Acme", &TenantSettings::default(), now)
+        .await
+        .unwrap();
+    let tenant = Tenant::from_authenticated(org.id);
+    let id = LeadId::new();
+    let lead = NewLead {
+        name: Some("Zelda Quuxington".into()),
+        phone: Some(Phone::parse("(415) 555-2671", "US").unwrap()),
+        email: Some(Email::parse("zelda.quux@example.com").unwrap()),
+        source: "web_form_probe".into(),
+        address: Some("742 Evergreen Terrace".into()),
+        zip: Some("94105".into()),
+        time_zone: None,
+        consent: Some(ConsentEvidence {
+            disclosure_text: "I agree".into(),
+            disclosure_version: None,
+            seller: None,
+            page_url: Some("https://acme.example/?ref=zelda".into()),
+            ip: Some("198.51.100.23".into()),
+            user_agent: Some("ZeldaBrowser/1.0".into()),
+            captured_at: now,
+            purposes: vec![Purpose::Transactional],
+        }),
+    };
+    store
+        .intake(
+            tenant,
+            IntakeRequest {
+                new_lead_id: id,
+                lead,
+                received_at: now,
+                idempotency: None,
+                jobs_if_created: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .begin_outbound(
+            tenant,
+            NewOutbound {
+                id: MessageId::new(),
+                lead_id: Some(id),
+                channel: domain::Channel::Sms,
+                to: "+14155552671".into(),
+                from: "+15005550006".into(),
+                subject: None,
+                body: "Hi Zelda Quuxington, see you at 742 Evergreen Terrace".into(),
+                purpose: Purpose::Transactional,
+                job_id: None,
+                dedupe_key: None,
+                intake_at: None,
+                created_at: now,
+                status: MessageStatus::Sending,
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    let wal = dir.path().join("leadline.db-wal");
+    bytes.extend(std::fs::read(&wal).unwrap_or_default());
+    assert!(
+        contains(&bytes, "web_form_probe"),
+        "the probe can see plain columns, so it can fail"
+    );
+    for secret in [
+        "+14155552671",
+        "4155552671",
+        "zelda.quux@example.com",
+        "Zelda",
+        "Quuxington",
+        "Evergreen",
+        "94105",
+        "198.51.100.23",
+        "ZeldaBrowser",
+    ] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret} is on disk in clear text"
+        );
+    }
+}

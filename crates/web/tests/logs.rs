@@ -1,0 +1,90 @@
+//! The logs of a whole session carry no phone, email, name, message body or API key.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::spawn_app;
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_session_logs_no_personal_data_or_secrets() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let res = app
+        .post_lead(&org, json!({ "name": "Zelda Quuxington", "phone": "(415) 555-2671", "email": "zelda.quux@example.com", "address": "742 Evergreen Terrace" }))
+        .await;
+    assert_eq!(res.status(), 201);
+    app.drain().await;
+    app.post(
+        &org,
+        "/api/v1/sandbox/inbound",
+        &json!({ "from": "4155552671", "body": "Secret reply text STOP please" }),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.post(
+        &org,
+        "/api/v1/sandbox/inbound",
+        &json!({ "from": "4155552671", "body": "stop" }),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.drain().await;
+    app.get(&org, "/api/v1/leads?phone=4155552671")
+        .send()
+        .await
+        .unwrap();
+    app.get(&org, "/api/v1/messages?to=zelda.quux%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.provider.sent().len(),
+        2,
+        "first response and opt-out confirmation"
+    );
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("lead taken"), "the capture works");
+    assert!(
+        logs.contains("+1******2671"),
+        "masked numbers are how we refer to people"
+    );
+    for secret in [
+        "4155552671",
+        "555-2671",
+        "zelda.quux@example.com",
+        "Zelda",
+        "Quuxington",
+        "Evergreen",
+        "Secret reply text",
+        &org.key,
+    ] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+}
