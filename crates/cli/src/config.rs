@@ -112,7 +112,7 @@ impl Default for Config {
                 token: String::new(),
             },
             jobs: JobsConfig {
-                concurrency: 32,
+                concurrency: 128,
                 max_attempts: 8,
                 lease_seconds: 60,
                 backoff_base_ms: 2000,
@@ -280,7 +280,7 @@ impl Config {
         let j = &self.jobs;
         if j.concurrency == 0 || j.concurrency > 1024 {
             bail!(
-                "jobs.concurrency = {} must be from 1 to 1024 (fix: e.g. 32)",
+                "jobs.concurrency = {} must be from 1 to 1024 (fix: e.g. 128)",
                 j.concurrency
             );
         }

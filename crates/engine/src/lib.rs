@@ -53,7 +53,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            worker_concurrency: 32,
+            worker_concurrency: 128,
             lease: Duration::from_secs(60),
             max_attempts: 8,
             backoff_base: Duration::from_secs(2),

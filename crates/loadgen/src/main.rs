@@ -8,6 +8,7 @@ mod postgres;
 mod report;
 mod server;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -113,14 +114,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         }
     }
     let report = outcome?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("Failed to write the report")?
-        );
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).context("Failed to write the report")? + "\n"
     } else {
-        print!("{report}");
-    }
+        report.to_string()
+    };
+    // Not print!: a closed pipe (`| head`) is an error to report, not a panic.
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("Failed to print the report")?;
     Ok(report.posting.errors == 0 && report.answers.complete)
 }
 

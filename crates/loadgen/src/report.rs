@@ -141,7 +141,7 @@ impl fmt::Display for Report {
         let log = &self.server_log;
         writeln!(
             f,
-            "  {:<14} {} errors, {} warnings; exit {}",
+            "  {:<14} {} errors, {} warnings; {}",
             "server log", log.errors, log.warnings, self.server_exit
         )?;
         for line in &log.samples {

@@ -22,7 +22,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The pool's size. Each write holds a connection for one short transaction; the job listener
 /// (when subscribed) keeps one for itself.
-const MAX_CONNECTIONS: u32 = 10;
+const MAX_CONNECTIONS: u32 = 32;
 
 /// Leadline's PostgreSQL store.
 #[derive(Debug, Clone)]

@@ -67,7 +67,7 @@ impl Store for SqliteStore {
             codec::settings_json(settings),
         );
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO tenants (id, name, settings, created_at) VALUES (?, ?, ?, ?)",
@@ -117,7 +117,7 @@ impl Store for SqliteStore {
     ) -> DbResult<()> {
         let (id, json) = (tenant.id().as_uuid(), codec::settings_json(settings));
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query("UPDATE tenants SET settings = ? WHERE id = ?")
                         .bind(json)
@@ -149,7 +149,7 @@ impl Store for SqliteStore {
         };
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, created_at) \
@@ -187,7 +187,7 @@ impl Store for SqliteStore {
 
     async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> DbResult<()> {
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
                         .bind(us(at))
@@ -218,7 +218,7 @@ impl Store for SqliteStore {
     async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()> {
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ?",
@@ -329,7 +329,7 @@ impl Store for SqliteStore {
     ) -> DbResult<bool> {
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query("UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?")
                         .bind(status.as_str())
@@ -355,7 +355,7 @@ impl Store for SqliteStore {
     ) -> DbResult<bool> {
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND status = ?",
@@ -378,7 +378,7 @@ impl Store for SqliteStore {
         let sealed = codec::seal_evidence(&self.cipher, tenant.id(), event.id, &event.evidence);
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let exists: Option<(Uuid,)> =
                         sqlx::query_as("SELECT id FROM leads WHERE tenant_id = ? AND id = ?")
@@ -441,7 +441,7 @@ impl Store for SqliteStore {
         let cipher = self.cipher.clone();
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     if let Some(key) = &message.dedupe_key {
                         let existing = sqlx::query_as::<_, MessageRow>(concat!(
@@ -517,7 +517,7 @@ impl Store for SqliteStore {
     ) -> DbResult<()> {
         let t = tenant.id().as_uuid();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE messages SET status = ?, provider = ?, provider_message_id = COALESCE(?, provider_message_id), \
@@ -573,7 +573,7 @@ impl Store for SqliteStore {
             provider_called_at: None,
         };
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO messages (id, tenant_id, lead_id, channel, direction, party_ct, party_bidx, \
@@ -709,7 +709,7 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, job: NewJob) -> DbResult<JobId> {
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     if let Some(key) = &job.dedupe_key {
                         let live: Option<(Uuid,)> = sqlx::query_as(
@@ -743,7 +743,7 @@ impl Store for SqliteStore {
             .saturating_add(lease)
             .map_err(|_| DbError::corrupt("lease overflow"))?;
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let rows = sqlx::query_as::<_, JobRow>(concat!(
                         "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = ?1, lease_until = ?2, \
@@ -775,7 +775,7 @@ impl Store for SqliteStore {
     async fn complete_job(&self, id: JobId, lease: &Lease, at: Timestamp) -> DbResult<()> {
         let lease = lease.clone();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ? \
@@ -808,7 +808,7 @@ impl Store for SqliteStore {
     ) -> DbResult<JobState> {
         let (lease, error) = (lease.clone(), codec::bounded_error(error));
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let state: Option<(String,)> = sqlx::query_as(
                         "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
@@ -840,7 +840,7 @@ impl Store for SqliteStore {
     ) -> DbResult<()> {
         let (lease, error) = (lease.clone(), codec::bounded_error(error));
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE jobs SET state = 'dead', last_error = ?, lease_until = NULL, locked_by = NULL, updated_at = ? \
@@ -869,7 +869,7 @@ impl Store for SqliteStore {
     ) -> DbResult<()> {
         let lease = lease.clone();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE jobs SET state = 'ready', attempts = attempts - 1, run_at = ?, lease_until = NULL, \

@@ -3,8 +3,9 @@
 //! SQLite allows one writer at a time, and a durable commit (`synchronous = FULL`) costs an
 //! fsync. Rather than have many connections queue on the write lock and fsync one by one, one
 //! task owns the write connection and drains a queue: each batch runs in one transaction, every
-//! operation inside its own savepoint (a failing operation rolls back alone), then one commit
-//! makes the whole batch durable. Callers get their result only after that commit, so an
+//! operation that writes more than once inside its own savepoint (a failing operation rolls back
+//! alone; a single statement SQLite rolls back by itself), then one commit makes the whole batch
+//! durable. Callers get their result only after that commit, so an
 //! answer never gets ahead of the disk.
 
 use futures::future::BoxFuture;
@@ -21,11 +22,14 @@ type Deliver = Box<dyn FnOnce(Option<DbError>) + Send>;
 trait Operation: Send {
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)>;
     fn fail(self: Box<Self>, error: DbError);
+    /// Does a failure need rolling back beyond SQLite's own statement rollback?
+    fn needs_savepoint(&self) -> bool;
 }
 
 struct TypedOperation<R, F> {
     op: F,
     reply: oneshot::Sender<DbResult<R>>,
+    savepoint: bool,
 }
 
 impl<R, F> Operation for TypedOperation<R, F>
@@ -34,7 +38,7 @@ where
     F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, DbResult<R>> + Send + 'static,
 {
     fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)> {
-        let Self { op, reply } = *self;
+        let Self { op, reply, .. } = *self;
         Box::pin(async move {
             let result = op(conn).await;
             let ok = result.is_ok();
@@ -51,6 +55,10 @@ where
 
     fn fail(self: Box<Self>, error: DbError) {
         send_reply(self.reply, Err(error));
+    }
+
+    fn needs_savepoint(&self) -> bool {
+        self.savepoint
     }
 }
 
@@ -76,15 +84,38 @@ impl Writer {
     }
 
     /// Runs `op` inside the next batch and returns its result once the batch is committed.
-    /// An `Err` from `op` rolls back `op`'s own writes only.
+    /// An `Err` from `op` rolls back `op`'s own writes only (it runs inside a savepoint).
     pub async fn write<R, F>(&self, op: F) -> DbResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, DbResult<R>> + Send + 'static,
+    {
+        self.enqueue(op, true).await
+    }
+
+    /// Like [`write`](Self::write) for an operation that makes at most one writing statement
+    /// (any number of reads). SQLite undoes a failed statement by itself, so no savepoint is
+    /// needed: two round trips fewer on the busiest path.
+    pub async fn write_one<R, F>(&self, op: F) -> DbResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, DbResult<R>> + Send + 'static,
+    {
+        self.enqueue(op, false).await
+    }
+
+    async fn enqueue<R, F>(&self, op: F, savepoint: bool) -> DbResult<R>
     where
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, DbResult<R>> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel::<DbResult<R>>();
         self.queue
-            .send(Box::new(TypedOperation { op, reply }))
+            .send(Box::new(TypedOperation {
+                op,
+                reply,
+                savepoint,
+            }))
             .await
             .map_err(|_| DbError::Unavailable("the SQLite writer has stopped".into()))?;
         rx.await
@@ -121,18 +152,21 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Operatio
     }
     let mut delivers = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
-        if let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await {
+        let savepoint = op.needs_savepoint();
+        if savepoint && let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await {
             op.fail(DbError::database(e));
             continue;
         }
         let (ok, deliver) = op.run(conn).await;
-        let end = if ok {
-            "RELEASE op"
-        } else {
-            "ROLLBACK TO op; RELEASE op"
-        };
-        if let Err(e) = sqlx::raw_sql(end).execute(&mut *conn).await {
-            tracing::error!(error = %e, "SQLite savepoint could not be closed");
+        if savepoint {
+            let end = if ok {
+                "RELEASE op"
+            } else {
+                "ROLLBACK TO op; RELEASE op"
+            };
+            if let Err(e) = sqlx::raw_sql(end).execute(&mut *conn).await {
+                tracing::error!(error = %e, "SQLite savepoint could not be closed");
+            }
         }
         delivers.push(deliver);
     }
