@@ -27,13 +27,12 @@ pub async fn org_create(config: &Config, name: &str, json: bool) -> anyhow::Resu
     }
     let ring = open_key_ring(config)?;
     let store = open_store(config, ring.cipher).await?;
-    let settings = TenantSettings {
-        business_name: name.to_owned(),
-        default_region: config.default_region.to_ascii_uppercase(),
-        ..TenantSettings::default()
-    };
     let org = store
-        .create_tenant(name, &settings, domain::clock::wall_clock_now())
+        .create_tenant(
+            name,
+            &org_settings(config, name),
+            domain::clock::wall_clock_now(),
+        )
         .await?;
     if json {
         println!("{}", serde_json::json!({ "id": org.id }));
@@ -41,6 +40,16 @@ pub async fn org_create(config: &Config, name: &str, json: bool) -> anyhow::Resu
         println!("Created organisation {:?} with id {}", org.name, org.id);
     }
     Ok(())
+}
+
+/// The settings a new organisation starts with: its name as the business name, the configured
+/// default region.
+pub fn org_settings(config: &Config, name: &str) -> TenantSettings {
+    TenantSettings {
+        business_name: name.to_owned(),
+        default_region: config.default_region.to_ascii_uppercase(),
+        ..TenantSettings::default()
+    }
 }
 
 /// Creates an API key for `org` and returns (id, full key).
@@ -133,7 +142,7 @@ pub fn config_check(config_file: Option<&Path>, overrides: &Overrides) -> ExitCo
             return ExitCode::from(2);
         }
     };
-    match Config::load(config_file, overrides) {
+    match Config::from_figment(&figment) {
         Ok(config) => {
             println!("Configuration is valid.\n");
             let shown = serde_json::to_value(config.redacted()).unwrap_or_default();

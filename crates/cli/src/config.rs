@@ -186,7 +186,11 @@ pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Res
 
 impl Config {
     pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
-        let figment = figment(config_file, overrides)?;
+        Self::from_figment(&figment(config_file, overrides)?)
+    }
+
+    /// Extracts and validates the configuration from already layered sources.
+    pub fn from_figment(figment: &Figment) -> anyhow::Result<Self> {
         let config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!(explain(&e)))?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use domain::{Clock, Tenant};
+use domain::Clock;
 use engine::{Engine, SandboxClock};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use providers::sandbox::SandboxProvider;
@@ -54,19 +54,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         };
     let engine = Engine::new(store.clone(), clock, sms, email, engine_config(&config));
 
-    let welcome = if store.list_tenants().await?.is_empty() && sandbox.is_some() {
+    // The first start of a sandbox gets an organisation and a key to try things with.
+    let first_key = if store.list_tenants().await?.is_empty() && sandbox.is_some() {
+        let name = "Sandbox Home Services";
         let settings = TenantSettings {
-            business_name: "Sandbox Home Services".to_owned(),
-            default_region: config.default_region.to_ascii_uppercase(),
             support_contact: "support@example.com".to_owned(),
-            ..TenantSettings::default()
+            ..crate::commands::org_settings(&config, name)
         };
         let org = store
-            .create_tenant("Sandbox Home Services", &settings, engine.clock.now())
+            .create_tenant(name, &settings, engine.clock.now())
             .await?;
         let (_, key) =
             crate::commands::create_key(store.as_ref(), org.id, "first start", Vec::new()).await?;
-        Some((Tenant::from_authenticated(org.id), key))
+        Some(key)
     } else {
         None
     };
@@ -110,7 +110,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir_existed,
         sqlite_default && !db_existed,
         ring.created,
-        welcome.as_ref().map(|(_, k)| k.as_str()),
+        first_key.as_deref(),
     );
     tokio::spawn(wait_for_signal(shutdown.clone()));
     let app = web::router(state);

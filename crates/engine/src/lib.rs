@@ -110,8 +110,6 @@ pub enum EngineError {
     NotFound,
     #[error("idempotency key was used with a different request")]
     IdempotencyMismatch,
-    #[error("invalid input: {0}")]
-    Invalid(String),
     #[error(transparent)]
     Store(store::DbError),
 }

@@ -890,13 +890,12 @@ impl Store for SqliteStore {
     }
 
     async fn next_job_due(&self) -> DbResult<Option<Timestamp>> {
-        let next: Option<(i64,)> =
-            sqlx::query_as("SELECT MIN(run_at) FROM jobs WHERE state = 'ready'")
-                .fetch_optional(&self.read)
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'ready'")
+                .fetch_one(&self.read)
                 .await
-                .map_err(db)?
-                .and_then(|(v,): (Option<i64>,)| v.map(|v| (v,)));
-        next.map(|(v,)| codec::ts(v)).transpose()
+                .map_err(db)?;
+        next.map(codec::ts).transpose()
     }
 
     async fn list_jobs(

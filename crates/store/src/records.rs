@@ -15,6 +15,17 @@ pub struct TenantRecord {
     pub created_at: Timestamp,
 }
 
+impl TenantRecord {
+    /// The name messages sign with: the business name, else the organisation's own.
+    pub fn brand(&self) -> &str {
+        if self.settings.business_name.is_empty() {
+            &self.name
+        } else {
+            &self.settings.business_name
+        }
+    }
+}
+
 /// An organisation's settings that the foundation uses. Unknown keys are kept by serde's
 /// defaults so later versions can add fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

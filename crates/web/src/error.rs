@@ -231,7 +231,6 @@ impl From<engine::EngineError> for ApiError {
                 "The Idempotency-Key was used with a different request",
             )
             .detail("send a new Idempotency-Key for a different request"),
-            engine::EngineError::Invalid(detail) => ApiError::bad_request(detail),
             engine::EngineError::Store(db) => db.into(),
         }
     }

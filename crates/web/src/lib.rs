@@ -62,15 +62,16 @@ impl AppState {
         }
     }
 
-    /// The region used to read phone numbers typed without a country code.
-    pub async fn default_region(&self, tenant: Tenant) -> ApiResult<String> {
+    /// The organisation's settings (its default region reads numbers typed without a country
+    /// code). Read only by handlers that need them: it is a database read.
+    pub async fn settings(&self, tenant: Tenant) -> ApiResult<store::TenantSettings> {
         let org = self
             .engine
             .store
             .get_tenant(tenant.id())
             .await?
             .ok_or_else(error::ApiError::not_found)?;
-        Ok(org.settings.default_region)
+        Ok(org.settings)
     }
 }
 

@@ -31,14 +31,10 @@ impl Job for FirstResponse {
         let org = engine.store.get_tenant(tenant.id()).await?.ok_or_else(|| {
             JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
         })?;
-        let settings = org.settings;
+        let settings = &org.settings;
         let vars = MessageVars {
             first_name: lead.first_name().map(str::to_owned),
-            business_name: if settings.business_name.is_empty() {
-                org.name.clone()
-            } else {
-                settings.business_name.clone()
-            },
+            business_name: org.brand().to_owned(),
             source: lead.source.clone(),
             support_contact: settings.support_contact.clone(),
         };

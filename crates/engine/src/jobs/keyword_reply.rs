@@ -41,11 +41,7 @@ impl Job for KeywordReply {
             .get_tenant(tenant.id())
             .await?
             .ok_or_else(|| JobError::permanent(anyhow::anyhow!("organisation is gone")))?;
-        let brand = if org.settings.business_name.is_empty() {
-            org.name.clone()
-        } else {
-            org.settings.business_name.clone()
-        };
+        let brand = org.brand().to_owned();
         let to = Phone::parse_e164(&self.to)
             .map_err(|e| JobError::permanent(anyhow::anyhow!("reply address: {e}")))?;
         let (body, exemption, key) = match self.kind {

@@ -245,7 +245,7 @@ pub async fn create(
         }
         None => None,
     };
-    let region = state.default_region(key.tenant).await?;
+    let region = state.settings(key.tenant).await?.default_region;
     let lead = validate(body.value, &region, state.engine.clock.now())?;
     let outcome = state.engine.intake(key.tenant, lead, idempotency).await?;
     let status = if outcome.created {
@@ -320,14 +320,16 @@ pub async fn list(
         ),
         None => None,
     };
-    let region = state.default_region(key.tenant).await?;
     let address = match (q.phone.as_deref(), q.email.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(ApiError::field("phone", "give phone or email, not both"));
         }
-        (Some(p), None) => Some(Address::Phone(
-            Phone::parse(p, &region).map_err(|e| ApiError::field("phone", e.to_string()))?,
-        )),
+        (Some(p), None) => {
+            let region = state.settings(key.tenant).await?.default_region;
+            Some(Address::Phone(
+                Phone::parse(p, &region).map_err(|e| ApiError::field("phone", e.to_string()))?,
+            ))
+        }
         (None, Some(e)) => Some(Address::Email(
             Email::parse(e).map_err(|err| ApiError::field("email", err.to_string()))?,
         )),

@@ -57,14 +57,15 @@ pub async fn list(
         ),
         None => None,
     };
-    let region = state.default_region(key.tenant).await?;
-    let to =
-        match q.to.as_deref() {
-            Some(t) => Some(Address::parse(t, &region).ok_or_else(|| {
+    let to = match q.to.as_deref() {
+        Some(t) => {
+            let region = state.settings(key.tenant).await?.default_region;
+            Some(Address::parse(t, &region).ok_or_else(|| {
                 ApiError::field("to", "is not a phone number or an email address")
-            })?),
-            None => None,
-        };
+            })?)
+        }
+        None => None,
+    };
     let before = match q.cursor.as_deref() {
         Some(c) => Some(
             c.parse::<MessageId>()

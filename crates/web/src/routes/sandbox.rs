@@ -67,8 +67,11 @@ pub async fn inbound(
         });
         Channel::Sms
     });
-    let region = state.default_region(key.tenant).await?;
-    let from = match (channel, Address::parse(&input.from, &region)) {
+    let settings = state.settings(key.tenant).await?;
+    let from = match (
+        channel,
+        Address::parse(&input.from, &settings.default_region),
+    ) {
         (Channel::Sms, Some(a @ Address::Phone(_)))
         | (Channel::Email, Some(a @ Address::Email(_))) => Some(a),
         _ => {
@@ -88,16 +91,9 @@ pub async fn inbound(
     let (Some(from), true) = (from, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let settings = state
-        .engine
-        .store
-        .get_tenant(key.tenant.id())
-        .await?
-        .ok_or_else(ApiError::not_found)?
-        .settings;
-    let to = input.to.unwrap_or_else(|| match channel {
-        Channel::Sms => settings.sms_from.clone(),
-        Channel::Email => settings.email_from.clone(),
+    let to = input.to.unwrap_or(match channel {
+        Channel::Sms => settings.sms_from,
+        Channel::Email => settings.email_from,
     });
     let outcome = state
         .engine
