@@ -45,6 +45,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`. Empty: SQLite in the data dir.
     pub database_url: String,
+    /// PostgreSQL connections per process, all opened at start. Ignored for SQLite.
+    pub database_pool_size: u32,
     pub bind: String,
     /// Empty: `keyring.json` in the data dir.
     pub key_ring_file: String,
@@ -99,6 +101,7 @@ impl Default for Config {
             mode: Mode::Sandbox,
             data_dir: PathBuf::from("./leadline-data"),
             database_url: String::new(),
+            database_pool_size: store_postgres::DEFAULT_POOL_SIZE,
             bind: "127.0.0.1:8080".to_owned(),
             key_ring_file: String::new(),
             public_base_url: String::new(),
@@ -133,6 +136,7 @@ const KEYS: &[&str] = &[
     "mode",
     "data_dir",
     "database_url",
+    "database_pool_size",
     "bind",
     "key_ring_file",
     "public_base_url",
@@ -281,6 +285,12 @@ impl Config {
                 self.log.level
             )
         })?;
+        if !(2..=500).contains(&self.database_pool_size) {
+            bail!(
+                "database_pool_size = {} must be from 2 to 500 (fix: e.g. 32, and keep the sum over all processes below PostgreSQL's max_connections)",
+                self.database_pool_size
+            );
+        }
         let j = &self.jobs;
         if j.concurrency == 0 || j.concurrency > 1024 {
             bail!(
@@ -411,6 +421,7 @@ mod tests {
             ("bind = \"nowhere\"", "bind"),
             ("database_url = \"mysql://x\"", "database_url"),
             ("[jobs]\nconcurrency = 0", "jobs.concurrency"),
+            ("database_pool_size = 1", "database_pool_size"),
             ("mode = \"staging\"", "mode"),
             ("[log]\nlevel = \"[\"", "log.level"),
         ] {

@@ -129,6 +129,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .context("serving metrics")?;
     }
     runner.await.context("job runner")?;
+    store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -63,7 +63,7 @@ pub async fn open_store(config: &Config, cipher: Cipher) -> anyhow::Result<Arc<d
             .context("opening the SQLite database")?;
         Ok(Arc::new(store))
     } else {
-        let store = store_postgres::PostgresStore::connect(&url, cipher)
+        let store = store_postgres::PostgresStore::connect(&url, cipher, config.database_pool_size)
             .await
             .context("connecting to PostgreSQL")?;
         Ok(Arc::new(store))

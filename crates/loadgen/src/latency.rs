@@ -37,6 +37,8 @@ pub struct Answers {
     pub by_status: BTreeMap<String, u64>,
     /// `sent_at - intake_at` in ms, one per message the provider was called for.
     pub speed_to_lead_ms: Vec<f64>,
+    /// `(intake_at, speed to lead in ms)` of the same messages, for a time line.
+    pub timeline: Vec<(Timestamp, f64)>,
     /// From the first intake to the last provider call, as the server recorded them.
     pub span: Option<Duration>,
     /// From the end of posting until every lead was answered (or the wait ran out).
@@ -107,7 +109,9 @@ async fn scan(target: &Target) -> anyhow::Result<Answers> {
             *answers.by_status.entry(m.status).or_default() += 1;
             if let (Some(sent), Some(intake)) = (sent, intake) {
                 let took = sent.duration_since(intake);
-                answers.speed_to_lead_ms.push(took.as_secs_f64() * 1000.0);
+                let ms = took.as_secs_f64() * 1000.0;
+                answers.speed_to_lead_ms.push(ms);
+                answers.timeline.push((intake, ms));
                 first_intake = Some(first_intake.map_or(intake, |t| t.min(intake)));
                 last_sent = Some(last_sent.map_or(sent, |t| t.max(sent)));
             }

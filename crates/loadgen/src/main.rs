@@ -63,6 +63,10 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write every answered lead as a CSV line `intake_at,speed_to_lead_ms`, in intake
+    /// order, to find when the slow ones arrived.
+    #[arg(long, value_name = "PATH")]
+    timeline: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -163,6 +167,9 @@ async fn bench(args: &Args, database_url: Option<&str>) -> anyhow::Result<Report
         Duration::from_secs(args.drain_timeout),
     )
     .await?;
+    if let Some(path) = &args.timeline {
+        write_timeline(path, &answers.timeline)?;
+    }
     let peak_rss_kib = server.peak_rss_kib()?;
     let server_log = server.log_summary()?;
     let exit = tokio::task::spawn_blocking(move || server.stop())
@@ -202,6 +209,20 @@ async fn bench(args: &Args, database_url: Option<&str>) -> anyhow::Result<Report
         server_log,
         server_exit: exit.to_string(),
     })
+}
+
+/// Writes `intake_at,speed_to_lead_ms` lines, oldest intake first.
+fn write_timeline(
+    path: &std::path::Path,
+    timeline: &[(jiff::Timestamp, f64)],
+) -> anyhow::Result<()> {
+    let mut sorted = timeline.to_vec();
+    sorted.sort_by_key(|(intake, _)| *intake);
+    let mut csv = String::from("intake_at,speed_to_lead_ms\n");
+    for (intake, ms) in sorted {
+        csv.push_str(&format!("{intake},{ms:.3}\n"));
+    }
+    std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Sets the sandbox clock so that every answer goes out at once.

@@ -48,6 +48,10 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    async fn close(&self) {
+        PostgresStore::close(self).await;
+    }
+
     async fn ping(&self) -> DbResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -20,9 +20,15 @@ use store::{DbError, DbResult};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// The pool's size. Each write holds a connection for one short transaction; the job listener
-/// (when subscribed) keeps one for itself.
-const MAX_CONNECTIONS: u32 = 32;
+/// The default number of connections per process (`database_pool_size`).
+///
+/// The pool is fixed: every connection is opened at start and kept. Opening a PostgreSQL
+/// connection starts a backend process; on the benchmark machine that took about 100 ms under
+/// load, and a pool that grew on demand turned each burst into a queue of leads waiting for new
+/// connections (answers of 250-380 ms in the first 0.3 s of a 200 leads/s run, and later
+/// whenever demand rose). See docs/performance.md. Each write holds a connection for one short
+/// transaction; the job listener (when subscribed) keeps one for itself.
+pub const DEFAULT_POOL_SIZE: u32 = 32;
 
 /// Leadline's PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -34,18 +40,25 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host/db`), applies pending migrations and
     /// returns the store.
-    pub async fn connect(url: &str, cipher: Cipher) -> DbResult<Self> {
+    /// `pool_size` connections are opened before it returns.
+    pub async fn connect(url: &str, cipher: Cipher, pool_size: u32) -> DbResult<Self> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| DbError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
-        Self::connect_with_options(options, cipher).await
+        Self::connect_with_options(options, cipher, pool_size).await
     }
 
     /// Like [`connect`](Self::connect) with ready-made options, e.g. a `search_path` that puts
     /// Leadline's tables in a schema of their own (the tests use one schema per test).
-    pub async fn connect_with_options(options: PgConnectOptions, cipher: Cipher) -> DbResult<Self> {
+    pub async fn connect_with_options(
+        options: PgConnectOptions,
+        cipher: Cipher,
+        pool_size: u32,
+    ) -> DbResult<Self> {
+        let pool_size = pool_size.max(2);
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(pool_size)
+            .min_connections(pool_size)
             .connect_with(options)
             .await
             .map_err(unavailable)?;
@@ -54,6 +67,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| DbError::Unavailable(format!("migrations failed: {e}")))?;
+        open_all(&pool, pool_size).await?;
         Ok(Self { pool, cipher })
     }
 
@@ -66,6 +80,26 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Opens every connection of the pool now rather than on the first requests, and has each
+/// backend load the hot tables' catalog entries once. (`min_connections` alone would open them
+/// in the background, racing the first leads.)
+async fn open_all(pool: &PgPool, pool_size: u32) -> DbResult<()> {
+    let mut held = Vec::new();
+    for _ in 0..pool_size {
+        let mut conn = pool.acquire().await.map_err(unavailable)?;
+        sqlx::query(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM leads LIMIT 0) l) \
+                  + (SELECT count(*) FROM (SELECT 1 FROM jobs LIMIT 0) j) \
+                  + (SELECT count(*) FROM (SELECT 1 FROM messages LIMIT 0) m)",
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        held.push(conn);
+    }
+    Ok(())
 }
 
 fn unavailable(e: sqlx::Error) -> DbError {

@@ -26,10 +26,10 @@ fn t0() -> Timestamp {
 async fn two_instances() -> Option<(PostgresStore, PostgresStore, common::SchemaGuard)> {
     let (options, guard) = common::fresh_schema().await?;
     let cipher = common::cipher();
-    let a = PostgresStore::connect_with_options(options.clone(), cipher.clone())
+    let a = PostgresStore::connect_with_options(options.clone(), cipher.clone(), common::POOL)
         .await
         .expect("connect instance a");
-    let b = PostgresStore::connect_with_options(options, cipher)
+    let b = PostgresStore::connect_with_options(options, cipher, common::POOL)
         .await
         .expect("connect instance b");
     Some((a, b, guard))
@@ -162,10 +162,13 @@ async fn an_intake_that_loses_the_race_finds_the_winners_lead() {
     };
     let app = format!("race-{}", uuid::Uuid::now_v7().simple());
     let cipher = common::cipher();
-    let store =
-        PostgresStore::connect_with_options(options.clone().application_name(&app), cipher.clone())
-            .await
-            .expect("connect the store");
+    let store = PostgresStore::connect_with_options(
+        options.clone().application_name(&app),
+        cipher.clone(),
+        common::POOL,
+    )
+    .await
+    .expect("connect the store");
     let t = tenant(&store).await;
 
     let req = intake_req(t, "4155552671");
@@ -304,4 +307,43 @@ async fn migrations_are_current_and_rerun_harmlessly() {
     assert!(a.migrations_current().await.expect("check migrations"));
     assert!(b.migrations_current().await.expect("check migrations"));
     a.ping().await.expect("ping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_open_in_full_before_connect_returns() {
+    // A pool that opened connections on demand made leads wait ~100 ms for each new PostgreSQL
+    // backend at every burst (docs/performance.md). Every connection must exist before the
+    // store is handed out, and stay open while idle.
+    let Some((options, _guard)) = common::fresh_schema().await else {
+        return;
+    };
+    let app = format!("pool-{}", uuid::Uuid::now_v7().simple());
+    let store = PostgresStore::connect_with_options(
+        options.clone().application_name(&app),
+        common::cipher(),
+        common::POOL,
+    )
+    .await
+    .expect("connect the store");
+    let mut watcher = options.connect().await.expect("watcher connection");
+    assert_eq!(backends(&mut watcher, &app).await, i64::from(common::POOL));
+    store.ping().await.expect("ping");
+    assert_eq!(backends(&mut watcher, &app).await, i64::from(common::POOL));
+    store.close().await;
+    assert_eq!(
+        backends(&mut watcher, &app).await,
+        0,
+        "close ends every connection"
+    );
+}
+
+/// How many backends `application_name = app` has.
+async fn backends(conn: &mut sqlx::PgConnection, app: &str) -> i64 {
+    let (open,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+            .bind(app)
+            .fetch_one(conn)
+            .await
+            .expect("read pg_stat_activity");
+    open
 }

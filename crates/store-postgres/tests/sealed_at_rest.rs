@@ -69,10 +69,13 @@ async fn personal_data_is_sealed_on_disk() {
     let Some((options, guard)) = common::fresh_schema().await else {
         return;
     };
-    let store =
-        store_postgres::PostgresStore::connect_with_options(options.clone(), common::cipher())
-            .await
-            .expect("connect the PostgreSQL store");
+    let store = store_postgres::PostgresStore::connect_with_options(
+        options.clone(),
+        common::cipher(),
+        common::POOL,
+    )
+    .await
+    .expect("connect the PostgreSQL store");
     let tenant = store
         .create_tenant("Acme", &TenantSettings::default(), t0())
         .await

@@ -32,6 +32,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Is the database reachable?
     async fn ping(&self) -> DbResult<()>;
+    /// Ends the store's connections cleanly, for a process that is stopping. The default does
+    /// nothing (connections close with the process).
+    async fn close(&self) {}
     /// Have all migrations this binary knows been applied?
     async fn migrations_current(&self) -> DbResult<bool>;
 

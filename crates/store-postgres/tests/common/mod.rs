@@ -82,6 +82,10 @@ pub async fn fresh_schema() -> Option<(PgConnectOptions, SchemaGuard)> {
     Some((options, SchemaGuard { admin, schema }))
 }
 
+/// Connections per test store: the tests run side by side, and PostgreSQL allows 100 by
+/// default.
+pub const POOL: u32 = 4;
+
 pub fn cipher() -> crypto::Cipher {
     crypto::Cipher::new(crypto::KeyRing::generate())
 }
@@ -89,7 +93,7 @@ pub fn cipher() -> crypto::Cipher {
 /// A migrated store on a fresh schema.
 pub async fn fresh_store() -> Option<(PostgresStore, SchemaGuard)> {
     let (options, guard) = fresh_schema().await?;
-    let store = PostgresStore::connect_with_options(options, cipher())
+    let store = PostgresStore::connect_with_options(options, cipher(), POOL)
         .await
         .expect("connect the PostgreSQL store");
     Some((store, guard))
