@@ -6,6 +6,7 @@
 
 mod blind;
 mod error;
+mod jwt;
 mod keyring;
 mod password;
 mod primitives;
@@ -14,6 +15,7 @@ mod token;
 
 pub use blind::{BlindIndex, BlindKind};
 pub use error::{CryptoError, KeyRingError};
+pub use jwt::JwtError;
 pub use keyring::KeyRing;
 pub use password::{dummy_verify, hash_password, verify_password};
 pub use seal::{Aad, Cipher, sealed_key_id};
