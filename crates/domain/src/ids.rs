@@ -104,6 +104,18 @@ id_type!(
     /// One entry of the append-only consent ledger.
     ConsentEventId, "consent event"
 );
+id_type!(
+    /// A person who signs in: a member of organisations, or a platform operator.
+    UserId, "user"
+);
+id_type!(
+    /// A signed-in device: one family of rotating refresh tokens.
+    SessionId, "session"
+);
+id_type!(
+    /// One entry of the audit log.
+    AuditId, "audit entry"
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ pub mod address;
 pub mod clock;
 pub mod consent;
 pub mod email;
+pub mod identity;
 pub mod ids;
 pub mod lead;
 pub mod mask;
@@ -16,7 +17,11 @@ pub use address::Address;
 pub use clock::{Clock, SystemClock};
 pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};
-pub use ids::{ApiKeyId, ConsentEventId, IdError, JobId, LeadId, MessageId, TenantId};
+pub use identity::Role;
+pub use ids::{
+    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, SessionId, TenantId,
+    UserId,
+};
 pub use lead::{Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};
 pub use phone::{Phone, PhoneError};

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{
-    Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, JobId, Lead, LeadId, LeadStatus,
-    Message, MessageId, MessageStatus, Tenant, TenantId, Timestamp,
+    Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, Email, JobId, Lead, LeadId,
+    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, Tenant, TenantId, Timestamp,
+    UserId,
 };
 use sqlx::PgConnection;
 use sqlx::postgres::PgListener;
@@ -17,10 +18,11 @@ use store::codec::{
     self, ApiKeyRow, ConsentRow, JobRow, LeadRow, MessageRow, TenantRow, address_index, us,
 };
 use store::{
-    ApiKeyRecord, BeginOutbound, ClaimedJob, DbError, DbResult, IntakeOutcome, IntakeRequest,
-    JobRecord, JobState, JobWaker, LeadQuery, Lease, MessageQuery, NewApiKey, NewConsentEvent,
-    NewInbound, NewJob, NewOutbound, OutboundResult, Store, TenantRecord, TenantSettings,
-    job_columns, lead_columns, message_columns,
+    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, ClaimedJob, DbError, DbResult,
+    IntakeOutcome, IntakeRequest, JobRecord, JobState, JobWaker, LeadQuery, Lease, Membership,
+    MessageQuery, NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOutbound,
+    NewRefreshToken, NewUser, OutboundResult, RefreshOutcome, SessionRecord, Store, TenantRecord,
+    TenantSettings, UserRecord, job_columns, lead_columns, message_columns,
 };
 use uuid::Uuid;
 
@@ -217,6 +219,119 @@ impl Store for PostgresStore {
         } else {
             Ok(())
         }
+    }
+
+    async fn create_user(&self, user: NewUser) -> DbResult<UserRecord> {
+        self.create_user_impl(user).await
+    }
+
+    async fn get_user(&self, id: UserId) -> DbResult<Option<UserRecord>> {
+        self.get_user_impl(id).await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> DbResult<Option<UserRecord>> {
+        self.find_user_by_email_impl(email).await
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        must_change: bool,
+        keep: Option<SessionId>,
+        at: Timestamp,
+    ) -> DbResult<()> {
+        self.set_password_impl(id, password_hash, must_change, keep, at)
+            .await
+    }
+
+    async fn add_membership(
+        &self,
+        tenant: Tenant,
+        user: UserId,
+        role: Role,
+        at: Timestamp,
+    ) -> DbResult<Membership> {
+        self.add_membership_impl(tenant, user, role, at).await
+    }
+
+    async fn get_membership(&self, tenant: Tenant, user: UserId) -> DbResult<Option<Membership>> {
+        self.get_membership_impl(tenant, user).await
+    }
+
+    async fn list_memberships(&self, user: UserId) -> DbResult<Vec<Membership>> {
+        self.list_memberships_impl(user).await
+    }
+
+    async fn create_session(&self, first: NewRefreshToken) -> DbResult<SessionRecord> {
+        self.create_session_impl(first).await
+    }
+
+    async fn refresh_session(
+        &self,
+        presented_hash: &[u8],
+        next: NewRefreshToken,
+        at: Timestamp,
+    ) -> DbResult<RefreshOutcome> {
+        self.refresh_session_impl(presented_hash, next, at).await
+    }
+
+    async fn get_live_session(
+        &self,
+        id: SessionId,
+        at: Timestamp,
+    ) -> DbResult<Option<SessionRecord>> {
+        self.get_live_session_impl(id, at).await
+    }
+
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        tenant: Tenant,
+        at: Timestamp,
+    ) -> DbResult<Vec<SessionRecord>> {
+        self.list_sessions_impl(user, tenant, at).await
+    }
+
+    async fn revoke_session(&self, user: UserId, id: SessionId, at: Timestamp) -> DbResult<bool> {
+        self.revoke_session_impl(user, id, at).await
+    }
+
+    async fn rate_limit_add(
+        &self,
+        key: &str,
+        window_start: Timestamp,
+        expires_at: Timestamp,
+        n: i64,
+    ) -> DbResult<i64> {
+        self.rate_limit_add_impl(key, window_start, expires_at, n)
+            .await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> DbResult<AuditEntry> {
+        self.append_audit_impl(entry).await
+    }
+
+    async fn list_audit(
+        &self,
+        chain: AuditChain,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> DbResult<Vec<AuditEntry>> {
+        self.list_audit_impl(chain, before_seq, limit).await
+    }
+
+    async fn audit_chain_page(
+        &self,
+        chain: AuditChain,
+        after_seq: i64,
+        limit: u32,
+    ) -> DbResult<Vec<AuditEntry>> {
+        self.audit_chain_page_impl(chain, after_seq, limit).await
+    }
+
+    async fn audit_chains(&self) -> DbResult<Vec<AuditChain>> {
+        self.audit_chains_impl().await
     }
 
     async fn intake(&self, tenant: Tenant, req: IntakeRequest) -> DbResult<IntakeOutcome> {

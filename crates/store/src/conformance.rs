@@ -17,6 +17,9 @@ use jiff::SignedDuration;
 
 use crate::*;
 
+mod identity;
+pub use identity::*;
+
 /// Generates one `#[tokio::test]` per scenario. `$make` is an async fn returning
 /// `Option<(Arc<dyn Store>, Guard)>`: the guard (a temporary directory, a schema to drop) lives
 /// as long as the test.
@@ -43,7 +46,16 @@ macro_rules! conformance_tests {
             released_jobs_keep_their_attempts,
             job_dedupe_keys_hold_while_live,
             concurrent_claims_never_share_a_job,
-            status_changes_are_scoped
+            status_changes_are_scoped,
+            users_are_unique_by_email,
+            memberships_are_per_organisation,
+            refresh_tokens_rotate_once_and_reuse_revokes_the_session,
+            expired_refresh_tokens_are_invalid,
+            concurrent_refreshes_of_one_token_rotate_once,
+            sessions_list_revoke_and_end_with_a_new_password,
+            rate_limit_windows_count_and_expire,
+            audit_chains_link_entries_per_organisation,
+            concurrent_audit_appends_keep_one_unbroken_chain
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

@@ -11,17 +11,20 @@
 //! against each of them.
 
 pub mod codec;
+pub mod codec_identity;
 pub mod conformance;
 pub mod error;
+pub mod identity;
 pub mod records;
 
 use async_trait::async_trait;
 use domain::{
-    Address, ApiKeyId, ConsentEvent, JobId, Lead, LeadId, LeadStatus, Message, MessageId, Tenant,
-    TenantId, Timestamp,
+    Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId,
+    Role, SessionId, Tenant, TenantId, Timestamp, UserId,
 };
 
 pub use error::{DbError, DbResult};
+pub use identity::*;
 pub use records::*;
 
 /// Everything Leadline persists.
@@ -62,6 +65,101 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> DbResult<()>;
     async fn list_api_keys(&self, tenant: Tenant) -> DbResult<Vec<ApiKeyRecord>>;
     async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()>;
+
+    // ---- users and memberships -----------------------------------------------------------
+
+    /// Creates a user. `Conflict` when a user has that email already.
+    async fn create_user(&self, user: NewUser) -> DbResult<UserRecord>;
+    async fn get_user(&self, id: UserId) -> DbResult<Option<UserRecord>>;
+    /// Looks a user up by email (through its blind index).
+    async fn find_user_by_email(&self, email: &Email) -> DbResult<Option<UserRecord>>;
+    /// Replaces a user's password and ends every session of theirs except `keep`, in one
+    /// transaction. `NotFound` for an unknown user.
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        must_change: bool,
+        keep: Option<SessionId>,
+        at: Timestamp,
+    ) -> DbResult<()>;
+    /// Makes `user` a member of the organisation. `Conflict` when they are one already.
+    async fn add_membership(
+        &self,
+        tenant: Tenant,
+        user: UserId,
+        role: Role,
+        at: Timestamp,
+    ) -> DbResult<Membership>;
+    async fn get_membership(&self, tenant: Tenant, user: UserId) -> DbResult<Option<Membership>>;
+    /// Every organisation the user belongs to, oldest membership first.
+    async fn list_memberships(&self, user: UserId) -> DbResult<Vec<Membership>>;
+
+    // ---- sessions ------------------------------------------------------------------------
+
+    /// Starts a session with its first refresh token.
+    async fn create_session(&self, first: NewRefreshToken) -> DbResult<SessionRecord>;
+    /// Presents a refresh token (by hash): if it is the session's live one, it is used up and
+    /// `next` (same session) replaces it; if it was used before or its session revoked, the
+    /// session is revoked as a whole. One transaction: of two concurrent presentations of one
+    /// token, exactly one rotates.
+    async fn refresh_session(
+        &self,
+        presented_hash: &[u8],
+        next: NewRefreshToken,
+        at: Timestamp,
+    ) -> DbResult<RefreshOutcome>;
+    /// The session, if it is live (not revoked, not expired) at `at`.
+    async fn get_live_session(
+        &self,
+        id: SessionId,
+        at: Timestamp,
+    ) -> DbResult<Option<SessionRecord>>;
+    /// The user's live sessions in one organisation, newest first.
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        tenant: Tenant,
+        at: Timestamp,
+    ) -> DbResult<Vec<SessionRecord>>;
+    /// Revokes one session of `user`; `false` when they have no such live session.
+    async fn revoke_session(&self, user: UserId, id: SessionId, at: Timestamp) -> DbResult<bool>;
+
+    // ---- rate limits ---------------------------------------------------------------------
+
+    /// Adds `n` (0 to only read) to the counter `key` of the window starting at `window_start`
+    /// and returns its new value. Windows expire at `expires_at`; expired windows of the same
+    /// key are removed on the way. Shared by every process on the database.
+    async fn rate_limit_add(
+        &self,
+        key: &str,
+        window_start: Timestamp,
+        expires_at: Timestamp,
+        n: i64,
+    ) -> DbResult<i64>;
+
+    // ---- audit log -----------------------------------------------------------------------
+
+    /// Appends an entry to its chain (the organisation's, or the platform's), linking it to the
+    /// chain's last entry by hash. Entries cannot be changed or removed afterwards.
+    async fn append_audit(&self, entry: NewAuditEntry) -> DbResult<AuditEntry>;
+    /// Entries of one chain, newest first, before `before_seq` when given.
+    async fn list_audit(
+        &self,
+        chain: AuditChain,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> DbResult<Vec<AuditEntry>>;
+    /// Entries of one chain, oldest first, after `after_seq` (0 for the start): for
+    /// verification.
+    async fn audit_chain_page(
+        &self,
+        chain: AuditChain,
+        after_seq: i64,
+        limit: u32,
+    ) -> DbResult<Vec<AuditEntry>>;
+    /// Every chain that has entries.
+    async fn audit_chains(&self) -> DbResult<Vec<AuditChain>>;
 
     // ---- leads ---------------------------------------------------------------------------
 

@@ -1,0 +1,428 @@
+//! Identity scenarios: users, memberships, sessions, rate limits, the audit log.
+
+use std::collections::HashSet;
+
+use domain::{AuditId, Role, SessionId, UserId};
+
+use super::*;
+use crate::codec_identity::verify_chain_segment;
+
+fn new_user(address: &str) -> NewUser {
+    NewUser {
+        id: UserId::new(),
+        email: email(address),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        must_change_password: false,
+        operator: false,
+        created_at: t0(),
+    }
+}
+
+fn token(session: SessionId, user: UserId, tenant: Tenant, secret: &str) -> NewRefreshToken {
+    NewRefreshToken {
+        session_id: session,
+        user_id: user,
+        tenant_id: tenant.id(),
+        token_hash: crypto::sha256(secret.as_bytes()).to_vec(),
+        created_at: t0(),
+        expires_at: t0() + secs(30 * 86_400),
+        user_agent: "Firefox on Linux".to_owned(),
+        ip: Some("203.0.113.7".to_owned()),
+    }
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    crypto::sha256(secret.as_bytes()).to_vec()
+}
+
+async fn member(store: &S, tenant: Tenant, address: &str, role: Role) -> UserRecord {
+    let user = store.create_user(new_user(address)).await.unwrap();
+    store
+        .add_membership(tenant, user.id, role, t0())
+        .await
+        .unwrap();
+    user
+}
+
+pub async fn users_are_unique_by_email(store: S) {
+    let created = store
+        .create_user(new_user("Owner@Example.com"))
+        .await
+        .unwrap();
+    let found = store
+        .find_user_by_email(&email("owner@example.com"))
+        .await
+        .unwrap()
+        .expect("found by email, whatever its case");
+    assert_eq!(found, created);
+    assert_eq!(store.get_user(created.id).await.unwrap(), Some(created));
+    assert!(
+        store
+            .find_user_by_email(&email("other@example.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store.create_user(new_user("owner@example.com")).await;
+    assert!(matches!(again, Err(DbError::Conflict(_))), "{again:?}");
+}
+
+pub async fn memberships_are_per_organisation(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let user = member(&store, a, "agent@example.com", Role::Agent).await;
+    let m = store.get_membership(a, user.id).await.unwrap().unwrap();
+    assert_eq!(
+        (m.role, m.user_id, m.tenant_id),
+        (Role::Agent, user.id, a.id())
+    );
+    assert!(store.get_membership(b, user.id).await.unwrap().is_none());
+    let twice = store.add_membership(a, user.id, Role::Admin, t0()).await;
+    assert!(matches!(twice, Err(DbError::Conflict(_))), "{twice:?}");
+    store
+        .add_membership(b, user.id, Role::Viewer, t0() + secs(1))
+        .await
+        .unwrap();
+    let all: Vec<_> = store
+        .list_memberships(user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.tenant_id, m.role))
+        .collect();
+    assert_eq!(all, vec![(a.id(), Role::Agent), (b.id(), Role::Viewer)]);
+}
+
+pub async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session(store: S) {
+    let t = tenant(&store, "A").await;
+    let user = member(&store, t, "u@example.com", Role::Manager).await;
+    let session = SessionId::new();
+    let started = store
+        .create_session(token(session, user.id, t, "first"))
+        .await
+        .unwrap();
+    assert_eq!(started.ip.as_deref(), Some("203.0.113.7"));
+
+    let later = t0() + secs(60);
+    let rotated = store
+        .refresh_session(
+            &hash("first"),
+            token(SessionId::new(), user.id, t, "second"),
+            later,
+        )
+        .await
+        .unwrap();
+    let RefreshOutcome::Rotated(live) = rotated else {
+        panic!("a live token rotates: {rotated:?}")
+    };
+    assert_eq!(
+        live.id, session,
+        "the session keeps its id across rotations"
+    );
+    assert_eq!(live.last_used_at, later);
+
+    // The first token again: someone kept a copy. The whole session ends.
+    let reused = store
+        .refresh_session(&hash("first"), token(session, user.id, t, "third"), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        reused,
+        RefreshOutcome::Reused {
+            session_id: session,
+            user_id: user.id,
+            tenant_id: t.id()
+        }
+    );
+    assert!(
+        store
+            .get_live_session(session, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = store
+        .refresh_session(&hash("second"), token(session, user.id, t, "fourth"), later)
+        .await
+        .unwrap();
+    assert!(
+        !matches!(after, RefreshOutcome::Rotated(_)),
+        "the newest token of a revoked session no longer works: {after:?}"
+    );
+    let unknown = store
+        .refresh_session(&hash("never"), token(session, user.id, t, "fifth"), later)
+        .await
+        .unwrap();
+    assert_eq!(unknown, RefreshOutcome::Invalid);
+}
+
+pub async fn expired_refresh_tokens_are_invalid(store: S) {
+    let t = tenant(&store, "A").await;
+    let user = member(&store, t, "u@example.com", Role::Agent).await;
+    let session = SessionId::new();
+    store
+        .create_session(token(session, user.id, t, "first"))
+        .await
+        .unwrap();
+    let much_later = t0() + secs(31 * 86_400);
+    let outcome = store
+        .refresh_session(&hash("first"), token(session, user.id, t, "n"), much_later)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Invalid);
+    assert!(
+        store
+            .get_live_session(session, much_later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn concurrent_refreshes_of_one_token_rotate_once(store: S) {
+    let t = tenant(&store, "A").await;
+    let user = member(&store, t, "u@example.com", Role::Agent).await;
+    let session = SessionId::new();
+    store
+        .create_session(token(session, user.id, t, "first"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .refresh_session(
+                    &hash("first"),
+                    token(session, user.id, t, &format!("next-{i}")),
+                    t0() + secs(1),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut rotated = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), RefreshOutcome::Rotated(_)) {
+            rotated += 1;
+        }
+    }
+    assert!(rotated <= 1, "{rotated} presentations of one token rotated");
+}
+
+pub async fn sessions_list_revoke_and_end_with_a_new_password(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let user = member(&store, a, "u@example.com", Role::Owner).await;
+    let other = member(&store, a, "v@example.com", Role::Agent).await;
+    let (s1, s2, s3) = (SessionId::new(), SessionId::new(), SessionId::new());
+    for (s, secret) in [(s1, "one"), (s2, "two"), (s3, "three")] {
+        store
+            .create_session(token(s, user.id, a, secret))
+            .await
+            .unwrap();
+    }
+    let theirs = SessionId::new();
+    store
+        .create_session(token(theirs, other.id, a, "theirs"))
+        .await
+        .unwrap();
+    let now = t0() + secs(10);
+    let listed: HashSet<_> = store
+        .list_sessions(user.id, a, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, HashSet::from([s1, s2, s3]));
+    assert!(
+        store
+            .list_sessions(user.id, b, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        !store.revoke_session(user.id, theirs, now).await.unwrap(),
+        "nobody revokes another user's session"
+    );
+    assert!(store.get_live_session(theirs, now).await.unwrap().is_some());
+    assert!(store.revoke_session(user.id, s1, now).await.unwrap());
+    assert!(!store.revoke_session(user.id, s1, now).await.unwrap());
+    assert!(store.get_live_session(s1, now).await.unwrap().is_none());
+
+    store
+        .set_password(user.id, "$argon2id$new", false, Some(s2), now)
+        .await
+        .unwrap();
+    let left: Vec<_> = store
+        .list_sessions(user.id, a, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![s2], "a new password ends every other session");
+    assert!(store.get_live_session(theirs, now).await.unwrap().is_some());
+    let changed = store.get_user(user.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$new");
+    assert_eq!(changed.password_changed_at, now);
+    let missing = store
+        .set_password(UserId::new(), "x", false, None, now)
+        .await;
+    assert!(matches!(missing, Err(DbError::NotFound)), "{missing:?}");
+}
+
+pub async fn rate_limit_windows_count_and_expire(store: S) {
+    let w1 = t0();
+    let w2 = t0() + secs(900);
+    let exp = |w: Timestamp| w + secs(900);
+    for expected in 1..=3 {
+        assert_eq!(
+            store
+                .rate_limit_add("login:x", w1, exp(w1), 1)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    assert_eq!(
+        store
+            .rate_limit_add("login:x", w1, exp(w1), 0)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .rate_limit_add("login:y", w1, exp(w1), 0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .rate_limit_add("login:x", w2, exp(w2), 1)
+            .await
+            .unwrap(),
+        1
+    );
+    // The old window expired when the new one began: reading it again finds nothing.
+    assert_eq!(
+        store
+            .rate_limit_add("login:x", w1, exp(w1), 0)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+fn audit(tenant: Option<Tenant>, action: &str, at: Timestamp) -> NewAuditEntry {
+    NewAuditEntry {
+        id: AuditId::new(),
+        tenant_id: tenant.map(|t| t.id()),
+        at,
+        actor_kind: ActorKind::User,
+        actor_id: "user-1".to_owned(),
+        action: action.to_owned(),
+        target_kind: "lead".to_owned(),
+        target_id: "lead-1".to_owned(),
+        ip: Some("198.51.100.4".to_owned()),
+        correlation_id: "req-1".to_owned(),
+        detail: serde_json::json!({"fields": ["name", "phone"], "count": 2}),
+    }
+}
+
+async fn whole_chain(store: &S, chain: AuditChain) -> Vec<AuditEntry> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |e: &AuditEntry| e.seq);
+        let page = store.audit_chain_page(chain, after, 7).await.unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+pub async fn audit_chains_link_entries_per_organisation(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    for i in 0..3 {
+        store
+            .append_audit(audit(Some(a), &format!("lead.read.{i}"), t0() + secs(i)))
+            .await
+            .unwrap();
+    }
+    store
+        .append_audit(audit(Some(b), "lead.read", t0()))
+        .await
+        .unwrap();
+    let first_platform = store
+        .append_audit(audit(None, "org.create", t0()))
+        .await
+        .unwrap();
+    assert_eq!(first_platform.seq, 1);
+    assert_eq!(first_platform.prev_hash, vec![0u8; 32]);
+
+    let newest = store
+        .list_audit(AuditChain::Tenant(a.id()), None, 2)
+        .await
+        .unwrap();
+    let actions: Vec<_> = newest.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(actions, ["lead.read.2", "lead.read.1"]);
+    let older = store
+        .list_audit(AuditChain::Tenant(a.id()), Some(newest[1].seq), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(
+        older[0].entry,
+        audit_like(&older[0].entry, Some(a), "lead.read.0")
+    );
+
+    let chain_a = whole_chain(&store, AuditChain::Tenant(a.id())).await;
+    assert_eq!(chain_a.len(), 3);
+    assert_eq!(chain_a[1].prev_hash, chain_a[0].hash);
+    verify_chain_segment(&a.id().to_string(), &chain_a, None).expect("chain A holds");
+    let chains: HashSet<_> = store.audit_chains().await.unwrap().into_iter().collect();
+    assert_eq!(
+        chains,
+        HashSet::from([
+            AuditChain::Tenant(a.id()),
+            AuditChain::Tenant(b.id()),
+            AuditChain::Platform
+        ])
+    );
+}
+
+/// `entry` as [`audit`] would have made it, keeping its id and time.
+fn audit_like(entry: &NewAuditEntry, tenant: Option<Tenant>, action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        id: entry.id,
+        at: entry.at,
+        ..audit(tenant, action, entry.at)
+    }
+}
+
+pub async fn concurrent_audit_appends_keep_one_unbroken_chain(store: S) {
+    let a = tenant(&store, "A").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_audit(audit(Some(a), &format!("a{i}"), t0()))
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let chain = whole_chain(&store, AuditChain::Tenant(a.id())).await;
+    assert_eq!(chain.len(), 24);
+    verify_chain_segment(&a.id().to_string(), &chain, None).expect("one unbroken chain");
+}
