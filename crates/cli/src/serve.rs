@@ -75,7 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr} (fix: set --bind or bind = \"...\")"))?;
     let local = listener.local_addr()?;
-    let mut state = web::AppState::new(engine.clone(), sandbox);
+    let mut state = web::AppState::new(engine.clone(), ring.cipher.clone(), sandbox);
     state.prometheus = Some(prometheus);
     state.metrics_token = config.metrics_token();
     state.request_timeout = std::time::Duration::from_secs(config.http.request_timeout_seconds);

@@ -76,6 +76,7 @@ pub const API_SCOPES: &[&str] = &[
     "messages:send",
     "jobs:read",
     "settings:write",
+    "audit:read",
     "sandbox",
 ];
 

@@ -1,77 +1,205 @@
-//! API-key authentication, and scopes as types.
+//! Authentication, and permissions as types.
 //!
-//! A handler asks for `ApiKey<scope::LeadsWrite>`; the extractor authenticates the bearer key
-//! and checks that it carries that scope, and hands out the organisation's [`Tenant`] scope. A
-//! handler cannot reach tenant data without one, and the tenant never comes from the path or the
-//! body.
+//! A handler asks for `Auth<scope::LeadsWrite>`. The extractor accepts either an organisation's
+//! API key (`Authorization: Bearer ll_...`), which must carry the scope, or a signed-in user's
+//! access token (a JWT from `/api/v1/auth/login`), whose role in the organisation must be at
+//! least the scope's minimum role (the matrix in `docs/security.md`). It hands out the
+//! organisation's [`Tenant`] scope and who is acting: a handler cannot reach tenant data
+//! without one, and the tenant never comes from the path or the body.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use domain::{ApiKeyId, Tenant, Timestamp};
+use domain::{ApiKeyId, Role, SessionId, Tenant, TenantId, Timestamp, UserId};
 use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// A scope an API key can hold.
+/// A permission: the API-key scope that grants it, and the least role that has it.
 pub trait Scope: Send + Sync + 'static {
     const NAME: &'static str;
+    const MIN_ROLE: Role;
 }
 
-/// The scopes, as types.
+/// The permissions, as types.
 pub mod scope {
+    use domain::Role;
+
     macro_rules! scopes {
-        ($($ty:ident => $name:literal),* $(,)?) => {
+        ($($ty:ident => $name:literal, $role:ident),* $(,)?) => {
             $(
                 #[derive(Debug)]
                 pub struct $ty;
                 impl super::Scope for $ty {
                     const NAME: &'static str = $name;
+                    const MIN_ROLE: Role = Role::$role;
                 }
             )*
+            /// Every permission: (scope, least role).
+            pub const ALL: &[(&str, Role)] = &[$(($name, Role::$role)),*];
         };
     }
     scopes! {
-        LeadsRead => "leads:read",
-        LeadsWrite => "leads:write",
-        MessagesRead => "messages:read",
-        JobsRead => "jobs:read",
-        Sandbox => "sandbox",
+        LeadsRead => "leads:read", Viewer,
+        LeadsWrite => "leads:write", Agent,
+        MessagesRead => "messages:read", Viewer,
+        JobsRead => "jobs:read", Manager,
+        SettingsWrite => "settings:write", Admin,
+        AuditRead => "audit:read", Admin,
+        Sandbox => "sandbox", Admin,
     }
 }
 
-/// An authenticated API key holding scope `S`.
+/// Who is acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    ApiKey(ApiKeyId),
+    User {
+        user: UserId,
+        session: SessionId,
+        role: Role,
+    },
+}
+
+impl Actor {
+    /// For the audit log: (kind, id).
+    pub fn audit_actor(&self) -> (store::ActorKind, String) {
+        match self {
+            Actor::ApiKey(id) => (store::ActorKind::ApiKey, id.to_string()),
+            Actor::User { user, .. } => (store::ActorKind::User, user.to_string()),
+        }
+    }
+}
+
+/// An authenticated principal of one organisation holding permission `S`.
 #[derive(Debug)]
-pub struct ApiKey<S: Scope> {
+pub struct Auth<S: Scope> {
     pub tenant: Tenant,
-    pub key_id: ApiKeyId,
+    pub actor: Actor,
     _scope: PhantomData<S>,
 }
 
-impl<S: Scope> FromRequestParts<AppState> for ApiKey<S> {
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user.
+    pub sub: String,
+    /// The organisation the session is for.
+    pub org: String,
+    /// The session (refresh-token family).
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// A signed-in user's live session, from its access token: the JWT must verify, and its
+/// session must still be live (logout, a new password and refresh-token reuse end it at once,
+/// not when the token expires). The role is read from the membership now, not from the token.
+#[derive(Debug, Clone)]
+pub struct UserSession {
+    pub tenant: Tenant,
+    pub user: UserId,
+    pub session: SessionId,
+    pub role: Role,
+}
+
+impl UserSession {
+    pub(crate) async fn from_token(token: &str, state: &AppState) -> Result<Self, ApiError> {
+        let claims: AccessClaims = state
+            .cipher
+            .verify_jwt(token, &state.auth.issuer, &state.auth.audience)
+            .map_err(|_| ApiError::unauthorized())?;
+        let user: UserId = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
+        let org: TenantId = claims.org.parse().map_err(|_| ApiError::unauthorized())?;
+        let session: SessionId = claims.sid.parse().map_err(|_| ApiError::unauthorized())?;
+        let live = state
+            .engine
+            .store
+            .get_live_session(session, state.engine.clock.wall_now())
+            .await?
+            .filter(|s| s.user_id == user && s.tenant_id == org)
+            .ok_or_else(ApiError::unauthorized)?;
+        let tenant = Tenant::from_authenticated(live.tenant_id);
+        let membership = state
+            .engine
+            .store
+            .get_membership(tenant, user)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Self {
+            tenant,
+            user,
+            session,
+            role: membership.role,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for UserSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        let (prefix, whole) =
-            crypto::parse_api_key(presented).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        if crypto::parse_api_key(token).is_some() {
+            return Err(ApiError::forbidden(
+                "this endpoint is for signed-in users, not API keys",
+            ));
+        }
+        Self::from_token(token, state).await
+    }
+}
+
+impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let Some((prefix, whole)) = crypto::parse_api_key(presented) else {
+            let session = UserSession::from_token(presented, state).await?;
+            if !session.role.at_least(S::MIN_ROLE) {
+                return Err(ApiError::forbidden(format!(
+                    "the {} role cannot do this (it needs {} or above)",
+                    session.role,
+                    S::MIN_ROLE
+                )));
+            }
+            return Ok(Self {
+                tenant: session.tenant,
+                actor: Actor::User {
+                    user: session.user,
+                    session: session.session,
+                    role: session.role,
+                },
+                _scope: PhantomData,
+            });
+        };
         let record = state.engine.store.find_api_key_by_prefix(prefix).await?;
         // Verify even when the prefix is unknown, so timing does not reveal which prefixes exist.
         let (hash, record) = match record {
@@ -92,9 +220,50 @@ impl<S: Scope> FromRequestParts<AppState> for ApiKey<S> {
         state.key_usage.touch(state, record.id);
         Ok(Self {
             tenant: Tenant::from_authenticated(record.tenant_id),
-            key_id: record.id,
+            actor: Actor::ApiKey(record.id),
             _scope: PhantomData,
         })
+    }
+}
+
+/// The client's address: the peer's, or, when the peer is a configured trusted proxy, the
+/// nearest address in `X-Forwarded-For` that is not one (never a client-supplied value past an
+/// untrusted hop).
+pub fn client_ip(parts: &Parts, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted_proxies.contains(ip))
+        .or(Some(peer))
+}
+
+/// The client's address as an extractor (never fails; `None` without connection info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, &state.auth.trusted_proxies)))
     }
 }
 

@@ -101,6 +101,11 @@ impl PathParam for domain::LeadId {
     const KIND: &'static str = domain::LeadId::KIND;
 }
 
+impl PathParam for domain::SessionId {
+    const PARAM: &'static str = "id";
+    const KIND: &'static str = domain::SessionId::KIND;
+}
+
 impl<S: Send + Sync, T: PathParam + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 

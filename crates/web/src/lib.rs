@@ -37,10 +37,40 @@ pub struct Sandbox {
     pub provider: Arc<SandboxProvider>,
 }
 
+/// How users sign in.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The `iss` of access tokens (the public base URL, or `leadline`).
+    pub issuer: String,
+    /// The `aud` of access tokens.
+    pub audience: String,
+    /// Access tokens live this long (15 minutes).
+    pub access_ttl: Duration,
+    /// A refresh token unused this long stops working (30 days); each refresh starts it anew.
+    pub refresh_ttl: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "leadline".to_owned(),
+            audience: "leadline-api".to_owned(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Signs and verifies access tokens; keys the rate-limit counters.
+    pub cipher: crypto::Cipher,
+    pub auth: AuthSettings,
     pub sandbox: Option<Sandbox>,
     pub prometheus: Option<PrometheusHandle>,
     /// When set, `/metrics` on the public listener answers to this bearer token.
@@ -51,9 +81,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>, sandbox: Option<Sandbox>) -> Self {
+    pub fn new(engine: Arc<Engine>, cipher: crypto::Cipher, sandbox: Option<Sandbox>) -> Self {
         Self {
             engine,
+            cipher,
+            auth: AuthSettings::default(),
             sandbox,
             prometheus: None,
             metrics_token: None,
@@ -75,6 +107,43 @@ impl AppState {
     }
 }
 
+/// What an audit entry says, apart from when, who asks and the request's correlation id.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub tenant: Option<domain::TenantId>,
+    pub actor: (store::ActorKind, String),
+    pub action: &'static str,
+    pub target_kind: &'static str,
+    pub target_id: String,
+    pub ip: Option<std::net::IpAddr>,
+    pub detail: serde_json::Value,
+}
+
+impl AppState {
+    /// Appends to the audit log. A failure fails the request: a change that cannot be recorded
+    /// is not made silently.
+    pub async fn audit(&self, event: AuditEvent) -> ApiResult<()> {
+        let (actor_kind, actor_id) = event.actor;
+        self.engine
+            .store
+            .append_audit(store::NewAuditEntry {
+                id: domain::AuditId::new(),
+                tenant_id: event.tenant,
+                at: self.engine.clock.wall_now(),
+                actor_kind,
+                actor_id,
+                action: event.action.to_owned(),
+                target_kind: event.target_kind.to_owned(),
+                target_id: event.target_id,
+                ip: event.ip.map(|ip| ip.to_string()),
+                correlation_id: error::request_id().unwrap_or_default(),
+                detail: event.detail,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -86,6 +155,8 @@ impl AppState {
     ),
     modifiers(&BearerAuth),
     tags(
+        (name = "auth", description = "Sign-in, sessions and passwords"),
+        (name = "audit", description = "The organisation's tamper-evident audit log"),
         (name = "leads", description = "Intake and lookup of leads"),
         (name = "messages", description = "Every message in and out"),
         (name = "jobs", description = "Durable work, dead letters included"),
@@ -100,6 +171,15 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token from /api/v1/auth/login")
+                    .build(),
+            ),
+        );
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(
@@ -116,6 +196,13 @@ impl utoipa::Modify for BearerAuth {
 /// cannot be served without being in the OpenAPI document.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::refresh))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::change_password))
+        .routes(routes!(routes::auth::list_sessions))
+        .routes(routes!(routes::auth::revoke_session))
+        .routes(routes!(routes::audit::list))
         .routes(routes!(routes::leads::create, routes::leads::list))
         .routes(routes!(routes::leads::get))
         .routes(routes!(routes::messages::list))

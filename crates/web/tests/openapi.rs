@@ -10,12 +10,19 @@ use serde_json::Value;
 /// Every operation the API serves. Adding a route means adding it here and to the document;
 /// the router registers routes only through utoipa-axum's `routes!`, which documents them.
 const SERVED: &[(&str, &str)] = &[
+    ("delete", "/api/v1/auth/sessions/{id}"),
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/auth/sessions"),
     ("get", "/api/v1/jobs"),
     ("get", "/api/v1/leads"),
     ("get", "/api/v1/leads/{id}"),
     ("get", "/api/v1/messages"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/password"),
+    ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/leads"),
     ("post", "/api/v1/sandbox/clock"),
     ("post", "/api/v1/sandbox/inbound"),
@@ -53,6 +60,7 @@ async fn the_document_lists_exactly_the_served_operations() {
         "a route is missing from the OpenAPI document, or this list is stale"
     );
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    assert!(doc["components"]["securitySchemes"]["session"].is_object());
 }
 
 #[tokio::test]

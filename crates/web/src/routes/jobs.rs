@@ -7,7 +7,7 @@ use store::JobState;
 
 use super::leads::parse_limit;
 use crate::AppState;
-use crate::auth::{ApiKey, scope};
+use crate::auth::{Auth, scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
 use crate::views::JobView;
@@ -32,7 +32,7 @@ pub struct ListJobs {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    key: ApiKey<scope::JobsRead>,
+    key: Auth<scope::JobsRead>,
     ApiQuery(q): ApiQuery<ListJobs>,
 ) -> ApiResult<Json<Vec<JobView>>> {
     let limit = parse_limit(q.limit.as_deref())?;

@@ -12,7 +12,7 @@ use store::{IdempotencyClaim, LeadQuery, MessageQuery};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{ApiKey, scope};
+use crate::auth::{Auth, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::views::{ConsentEventView, LeadDetail, LeadView, MessageView, Page};
@@ -221,7 +221,7 @@ pub fn validate(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    key: ApiKey<scope::LeadsWrite>,
+    key: Auth<scope::LeadsWrite>,
     headers: HeaderMap,
     body: ApiJson<CreateLead>,
 ) -> ApiResult<Response> {
@@ -309,7 +309,7 @@ pub(crate) fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    key: ApiKey<scope::LeadsRead>,
+    key: Auth<scope::LeadsRead>,
     ApiQuery(q): ApiQuery<ListLeads>,
 ) -> ApiResult<Json<Page<LeadView>>> {
     let limit = parse_limit(q.limit.as_deref())?;
@@ -379,7 +379,7 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    key: ApiKey<scope::LeadsRead>,
+    key: Auth<scope::LeadsRead>,
     ApiPath(id): ApiPath<LeadId>,
 ) -> ApiResult<Json<LeadDetail>> {
     let store = &state.engine.store;

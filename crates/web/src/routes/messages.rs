@@ -8,7 +8,7 @@ use store::MessageQuery;
 
 use super::leads::parse_limit;
 use crate::AppState;
-use crate::auth::{ApiKey, scope};
+use crate::auth::{Auth, scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
 use crate::views::{MessageView, Page};
@@ -39,7 +39,7 @@ pub struct ListMessages {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    key: ApiKey<scope::MessagesRead>,
+    key: Auth<scope::MessagesRead>,
     ApiQuery(q): ApiQuery<ListMessages>,
 ) -> ApiResult<Json<Page<MessageView>>> {
     let limit = parse_limit(q.limit.as_deref())?;

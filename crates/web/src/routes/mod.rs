@@ -1,5 +1,7 @@
 //! The API's handlers, one module per resource.
 
+pub mod audit;
+pub mod auth;
 pub mod jobs;
 pub mod leads;
 pub mod messages;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{ApiKey, scope};
+use crate::auth::{Auth, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::ApiJson;
 use crate::views::MessageView;
@@ -54,7 +54,7 @@ pub struct InboundResult {
 )]
 pub async fn inbound(
     State(state): State<AppState>,
-    key: ApiKey<scope::Sandbox>,
+    key: Auth<scope::Sandbox>,
     body: ApiJson<SimulatedInbound>,
 ) -> ApiResult<(StatusCode, Json<InboundResult>)> {
     sandbox(&state)?;
@@ -151,7 +151,7 @@ pub struct ClockState {
 )]
 pub async fn clock(
     State(state): State<AppState>,
-    _key: ApiKey<scope::Sandbox>,
+    _key: Auth<scope::Sandbox>,
     body: ApiJson<ClockChange>,
 ) -> ApiResult<Json<ClockState>> {
     let sandbox = sandbox(&state)?;

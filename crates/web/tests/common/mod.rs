@@ -50,8 +50,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("leadline.db").display());
     let cipher = crypto::Cipher::new(crypto::KeyRing::generate());
-    let store: Arc<dyn Store> =
-        Arc::new(store_sqlite::SqliteStore::open(&url, cipher).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        store_sqlite::SqliteStore::open(&url, cipher.clone())
+            .await
+            .unwrap(),
+    );
     let clock = Arc::new(SandboxClock::new());
     // A Wednesday at noon in Chicago: inside every US window.
     clock.set("2026-03-04T18:00:00Z".parse().unwrap());
@@ -71,7 +74,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         clock: clock.clone(),
         provider: provider.clone(),
     });
-    let mut state = web::AppState::new(engine.clone(), sandbox);
+    let mut state = web::AppState::new(engine.clone(), cipher, sandbox);
     state.metrics_token = options
         .metrics_token
         .map(|t| secrecy::SecretString::from(t.to_owned()));
@@ -83,7 +86,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, web::router(state)).await.unwrap();
+        axum::serve(
+            listener,
+            web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     TestApp {
         base: format!("http://{addr}"),
@@ -137,6 +145,55 @@ impl TestApp {
 
     pub async fn org(&self, name: &str) -> Org {
         self.org_with_scopes(name, &[]).await
+    }
+
+    /// A user with `role` in `org`, signing in with `password`.
+    pub async fn member(&self, org: &Org, email: &str, role: domain::Role, password: &str) {
+        let user = self
+            .store
+            .create_user(store::NewUser {
+                id: domain::UserId::new(),
+                email: domain::Email::parse(email).unwrap(),
+                password_hash: crypto::hash_password(password).unwrap(),
+                must_change_password: false,
+                operator: false,
+                created_at: self.engine.clock.now(),
+            })
+            .await
+            .unwrap();
+        self.store
+            .add_membership(
+                Tenant::from_authenticated(org.id),
+                user.id,
+                role,
+                self.engine.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Signs in; the raw answer.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in and returns the token answer, asserting success.
+    pub async fn session(&self, email: &str, password: &str) -> Value {
+        let res = self.login(email, password).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// A request with a bearer credential (API key or access token).
+    pub fn with_bearer(&self, method: reqwest::Method, path: &str, bearer: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(bearer)
     }
 
     pub fn get(&self, org: &Org, path: &str) -> RequestBuilder {
