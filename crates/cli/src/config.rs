@@ -54,6 +54,8 @@ pub struct Config {
     pub public_base_url: String,
     /// Region for numbers typed without a country code, for new organisations.
     pub default_region: String,
+    /// The email of the owner the first start creates.
+    pub first_owner_email: String,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub jobs: JobsConfig,
@@ -93,6 +95,9 @@ pub struct JobsConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub request_timeout_seconds: u64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed. Empty: the peer's
+    /// address is the client's.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for Config {
             key_ring_file: String::new(),
             public_base_url: String::new(),
             default_region: "US".to_owned(),
+            first_owner_email: "owner@leadline.local".to_owned(),
             log: LogConfig {
                 format: LogFormat::Pretty,
                 level: "info".to_owned(),
@@ -125,6 +131,7 @@ impl Default for Config {
             },
             http: HttpConfig {
                 request_timeout_seconds: 30,
+                trusted_proxies: Vec::new(),
             },
         }
     }
@@ -137,6 +144,7 @@ const KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "database_pool_size",
+    "first_owner_email",
     "bind",
     "key_ring_file",
     "public_base_url",
@@ -200,6 +208,21 @@ impl Config {
             .map_err(|e| anyhow::anyhow!(explain(&e)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// `http.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.http
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.trim().parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "http.trusted_proxies: {p:?} is not an IP address (fix: e.g. [\"10.0.0.2\"])"
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn database_url(&self) -> String {
@@ -285,6 +308,13 @@ impl Config {
                 self.log.level
             )
         })?;
+        self.trusted_proxies()?;
+        if domain::Email::parse(&self.first_owner_email).is_err() {
+            bail!(
+                "first_owner_email = {:?} is not an email address (fix: e.g. \"you@yourcompany.com\")",
+                self.first_owner_email
+            );
+        }
         if !(2..=500).contains(&self.database_pool_size) {
             bail!(
                 "database_pool_size = {} must be from 2 to 500 (fix: e.g. 32, and keep the sum over all processes below PostgreSQL's max_connections)",

@@ -58,6 +58,16 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Users who sign in.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -94,6 +104,32 @@ enum ApiKeyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user with a role in an organisation; the password is read from standard input.
+    Create {
+        #[arg(long, value_name = "ID")]
+        org: String,
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// owner, admin, manager, agent or viewer.
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// Read the password from standard input (its first line). Required: passwords are
+        /// never taken as arguments, which other users of the machine can see.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute every chain of the audit log and name the first broken entry.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +195,19 @@ fn main() -> ExitCode {
                         json,
                     },
             } => commands::api_key_create(&config, &org, &name, scopes, json).await,
+            Command::User {
+                command:
+                    UserCommand::Create {
+                        org,
+                        email,
+                        role,
+                        password_stdin: _,
+                        json,
+                    },
+            } => commands::user_create(&config, &org, &email, &role, json).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => commands::audit_verify(&config).await,
             Command::Keys {
                 command: KeysCommand::Init,
             } => commands::keys_init(&config),

@@ -8,7 +8,6 @@ use engine::{Engine, SandboxClock};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use providers::sandbox::SandboxProvider;
 use providers::{EmailProvider, SmsProvider};
-use store::TenantSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -54,19 +53,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         };
     let engine = Engine::new(store.clone(), clock, sms, email, engine_config(&config));
 
-    // The first start of a sandbox gets an organisation and a key to try things with.
-    let first_key = if store.list_tenants().await?.is_empty() && sandbox.is_some() {
-        let name = "Sandbox Home Services";
-        let settings = TenantSettings {
-            support_contact: "support@example.com".to_owned(),
-            ..crate::commands::org_settings(&config, name)
-        };
-        let org = store
-            .create_tenant(name, &settings, engine.clock.now())
-            .await?;
-        let (_, key) =
-            crate::commands::create_key(store.as_ref(), org.id, "first start", Vec::new()).await?;
-        Some(key)
+    // The first start gets an organisation and its owner (and, in the sandbox, an API key to
+    // try things with).
+    let first_start = if store.list_tenants().await?.is_empty() {
+        Some(first_start(&config, store.as_ref(), sandbox.is_some()).await?)
     } else {
         None
     };
@@ -79,6 +69,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.prometheus = Some(prometheus);
     state.metrics_token = config.metrics_token();
     state.request_timeout = std::time::Duration::from_secs(config.http.request_timeout_seconds);
+    state.auth.trusted_proxies = config.trusted_proxies()?;
+    if !config.public_base_url.is_empty() {
+        state.auth.issuer = config.public_base_url.trim_end_matches('/').to_owned();
+    }
 
     let shutdown = CancellationToken::new();
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
@@ -110,7 +104,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir_existed,
         sqlite_default && !db_existed,
         ring.created,
-        first_key.as_deref(),
+        first_start.as_ref(),
     );
     tokio::spawn(wait_for_signal(shutdown.clone()));
     let app = web::router(state);
@@ -170,13 +164,68 @@ fn hostname() -> String {
         .unwrap_or_else(|| "leadline".to_owned())
 }
 
+/// What the first start created.
+struct FirstStart {
+    org_name: String,
+    owner_email: String,
+    owner_password: String,
+    api_key: Option<String>,
+}
+
+async fn first_start(
+    config: &Config,
+    store: &dyn store::Store,
+    sandbox: bool,
+) -> anyhow::Result<FirstStart> {
+    let name = if sandbox {
+        "Sandbox Home Services"
+    } else {
+        "Leadline"
+    };
+    let mut settings = crate::commands::org_settings(config, name);
+    if sandbox {
+        settings.support_contact = "support@example.com".to_owned();
+    }
+    let org = store
+        .create_tenant(name, &settings, domain::clock::wall_clock_now())
+        .await?;
+    let email = domain::Email::parse(&config.first_owner_email)
+        .map_err(|e| anyhow::anyhow!("first_owner_email: {e}"))?;
+    // Generated, shown once, and refused for anything but choosing a new one.
+    let password = crypto::random_token();
+    crate::commands::create_member(
+        store,
+        &org,
+        email.clone(),
+        domain::Role::Owner,
+        &password,
+        true,
+    )
+    .await?;
+    let api_key = if sandbox {
+        Some(
+            crate::commands::create_key(store, org.id, "first start", Vec::new())
+                .await?
+                .1,
+        )
+    } else {
+        None
+    };
+    Ok(FirstStart {
+        org_name: org.name,
+        owner_email: email.as_str().to_owned(),
+        owner_password: password,
+        api_key,
+    })
+}
+
 fn print_start(
     config: &Config,
     local: std::net::SocketAddr,
     data_dir_existed: bool,
     db_created: bool,
     ring_created: bool,
-    key: Option<&str>,
+    first: Option<&FirstStart>,
 ) {
     let mode = match config.mode {
         Mode::Sandbox => "sandbox mode: messages are recorded, not sent",
@@ -202,10 +251,22 @@ fn print_start(
     if !created.is_empty() {
         println!("\nCreated:\n{}", created.join("\n"));
     }
-    if let Some(key) = key {
+    if let Some(first) = first {
         println!(
-            "  an organisation \"Sandbox Home Services\" and its API key (shown once):\n\n    {key}\n"
+            "  the organisation {:?} and its owner:\n\n    email     {}\n    password  {}  (shown once; choose a new one at first sign-in)\n",
+            first.org_name, first.owner_email, first.owner_password
         );
+        println!("Sign in:\n");
+        println!(
+            "  curl -s http://{local}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    -d '{{\"email\": \"{}\", \"password\": \"{}\"}}'\n",
+            first.owner_email, first.owner_password
+        );
+        println!(
+            "  then POST /api/v1/auth/password with the access token to choose your own password.\n"
+        );
+    }
+    if let Some(key) = first.and_then(|f| f.api_key.as_deref()) {
+        println!("and its API key (shown once):\n\n    {key}\n");
         println!("Try it:\n");
         println!("  export LEADLINE_KEY={key}");
         println!(

@@ -91,6 +91,57 @@ fn organisations_and_keys_from_the_command_line() {
         ],
     );
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no organisation"));
+
+    // Users: the password comes from standard input, never from the arguments.
+    let create_user = |email: &str, role: &str, password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadline"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args([
+                "user",
+                "create",
+                "--org",
+                id,
+                "--email",
+                email,
+                "--role",
+                role,
+                "--password-stdin",
+                "--json",
+            ])
+            .env_remove("LEADLINE_CONFIG")
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run leadline user create");
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let user = json(&create_user(
+        "agent@acme.test",
+        "agent",
+        "a long enough passphrase",
+    ));
+    assert!(user["id"].is_string());
+    let short = create_user("other@acme.test", "agent", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let twice = create_user("agent@acme.test", "viewer", "another long passphrase");
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("exists already"));
+    let no_role = create_user("x@acme.test", "superuser", "a long enough passphrase");
+    assert!(String::from_utf8_lossy(&no_role.stderr).contains("is not a role"));
+
+    // The user's creation is in the audit log, and the log holds together.
+    let verify = leadline(dir.path(), &["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("1 entries in 1 chains verified"));
 }
 
 #[test]

@@ -54,6 +54,62 @@ async fn first_start_answers_a_lead_and_stops_cleanly_on_sigterm() {
         .to_owned();
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
+
+    // The owner signs in with the printed password, which is good only for choosing a new one.
+    let word_after = |label: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_owned()
+    };
+    let (email, password) = (word_after("email "), word_after("password "));
+    assert_eq!(email, "owner@leadline.local");
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["must_change_password"], true, "{login}");
+    assert_eq!(login["role"], "owner");
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let res = client
+        .get(format!("{base}/api/v1/leads"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "nothing but a new password first");
+    let res = client
+        .post(format!("{base}/api/v1/auth/password"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({ "current_password": password, "new_password": "the owner's own passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let refreshed: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/refresh"))
+        .json(&serde_json::json!({ "refresh_token": login["refresh_token"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refreshed["must_change_password"], false, "{refreshed}");
+    let res = client
+        .get(format!("{base}/api/v1/leads"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
     let res = client
         .post(format!("{base}/api/v1/sandbox/clock"))
         .bearer_auth(&key)

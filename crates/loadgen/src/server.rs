@@ -289,7 +289,7 @@ mod tests {
             "Leadline is listening on http://127.0.0.1:41234 (sandbox mode: messages are recorded, not sent).",
             "",
             "Created:",
-            "  an organisation \"Sandbox Home Services\" and its API key (shown once):",
+            "and its API key (shown once):",
             "",
             "    ll_abc_def",
             "",

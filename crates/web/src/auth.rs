@@ -99,6 +99,10 @@ pub struct AccessClaims {
     pub sid: String,
     pub iat: i64,
     pub exp: i64,
+    /// The password was generated: the token is good only for choosing a new one (and
+    /// signing out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pwd: bool,
 }
 
 pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
@@ -122,6 +126,8 @@ pub struct UserSession {
     pub user: UserId,
     pub session: SessionId,
     pub role: Role,
+    /// The user must choose a new password before doing anything else.
+    pub must_change_password: bool,
 }
 
 impl UserSession {
@@ -152,6 +158,7 @@ impl UserSession {
             user,
             session,
             role: membership.role,
+            must_change_password: claims.pwd,
         })
     }
 }
@@ -183,6 +190,11 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
         let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let Some((prefix, whole)) = crypto::parse_api_key(presented) else {
             let session = UserSession::from_token(presented, state).await?;
+            if session.must_change_password {
+                return Err(ApiError::forbidden(
+                    "choose a new password first (POST /api/v1/auth/password), then refresh",
+                ));
+            }
             if !session.role.at_least(S::MIN_ROLE) {
                 return Err(ApiError::forbidden(format!(
                     "the {} role cannot do this (it needs {} or above)",

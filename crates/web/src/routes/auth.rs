@@ -252,6 +252,7 @@ fn tokens(
         sid: session.to_string(),
         iat: now.as_second(),
         exp: now.as_second() + i64::try_from(ttl).unwrap_or(900),
+        pwd: user.must_change_password,
     };
     let access_token = state
         .cipher
