@@ -98,6 +98,8 @@ pub struct HttpConfig {
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed. Empty: the peer's
     /// address is the client's.
     pub trusted_proxies: Vec<String>,
+    /// Exact origins (`https://app.example.com`) allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -132,6 +134,7 @@ impl Default for Config {
             http: HttpConfig {
                 request_timeout_seconds: 30,
                 trusted_proxies: Vec::new(),
+                cors_origins: Vec::new(),
             },
         }
     }
@@ -208,6 +211,28 @@ impl Config {
             .map_err(|e| anyhow::anyhow!(explain(&e)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// `http.cors_origins`, checked: exact `scheme://host[:port]` origins, https in production.
+    pub fn cors_origins(&self) -> anyhow::Result<Vec<axum::http::HeaderValue>> {
+        self.http
+            .cors_origins
+            .iter()
+            .map(|origin| {
+                let o = origin.trim();
+                let scheme_ok = o.starts_with("https://")
+                    || (self.mode == Mode::Sandbox && o.starts_with("http://"));
+                let rest = o.split_once("://").map_or("", |(_, r)| r);
+                if !scheme_ok || rest.is_empty() || rest.contains(['/', '*', ' ']) {
+                    bail!(
+                        "http.cors_origins: {origin:?} is not an allowed origin (fix: an exact origin such as \"https://app.example.com\"; no wildcard, no path{})",
+                        if self.mode == Mode::Production { ", https only in production" } else { "" }
+                    );
+                }
+                axum::http::HeaderValue::from_str(o)
+                    .map_err(|_| anyhow::anyhow!("http.cors_origins: {origin:?} is not a valid header value"))
+            })
+            .collect()
     }
 
     /// `http.trusted_proxies`, parsed.
@@ -309,6 +334,7 @@ impl Config {
             )
         })?;
         self.trusted_proxies()?;
+        self.cors_origins()?;
         if domain::Email::parse(&self.first_owner_email).is_err() {
             bail!(
                 "first_owner_email = {:?} is not an email address (fix: e.g. \"you@yourcompany.com\")",
@@ -452,6 +478,12 @@ mod tests {
             ("database_url = \"mysql://x\"", "database_url"),
             ("[jobs]\nconcurrency = 0", "jobs.concurrency"),
             ("database_pool_size = 1", "database_pool_size"),
+            ("[http]\ncors_origins = [\"*\"]", "http.cors_origins"),
+            (
+                "[http]\ntrusted_proxies = [\"proxy\"]",
+                "http.trusted_proxies",
+            ),
+            ("first_owner_email = \"nobody\"", "first_owner_email"),
             ("mode = \"staging\"", "mode"),
             ("[log]\nlevel = \"[\"", "log.level"),
         ] {

@@ -70,6 +70,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     state.metrics_token = config.metrics_token();
     state.request_timeout = std::time::Duration::from_secs(config.http.request_timeout_seconds);
     state.auth.trusted_proxies = config.trusted_proxies()?;
+    state.http = web::HttpSecurity {
+        cors_origins: config.cors_origins()?,
+        hsts: config.public_base_url.starts_with("https://"),
+    };
     if !config.public_base_url.is_empty() {
         state.auth.issuer = config.public_base_url.trim_end_matches('/').to_owned();
     }

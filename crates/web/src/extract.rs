@@ -101,6 +101,11 @@ impl PathParam for domain::LeadId {
     const KIND: &'static str = domain::LeadId::KIND;
 }
 
+impl PathParam for domain::ApiKeyId {
+    const PARAM: &'static str = "id";
+    const KIND: &'static str = domain::ApiKeyId::KIND;
+}
+
 impl PathParam for domain::SessionId {
     const PARAM: &'static str = "id";
     const KIND: &'static str = domain::SessionId::KIND;

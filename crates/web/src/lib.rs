@@ -64,6 +64,16 @@ impl Default for AuthSettings {
     }
 }
 
+/// Browser-facing protections.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSecurity {
+    /// Origins allowed to call the API from a browser (CORS). Never a wildcard: the list is
+    /// exact origins. Empty: no cross-origin access.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Send `Strict-Transport-Security` (when the public address is https).
+    pub hsts: bool,
+}
+
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -71,6 +81,7 @@ pub struct AppState {
     /// Signs and verifies access tokens; keys the rate-limit counters.
     pub cipher: crypto::Cipher,
     pub auth: AuthSettings,
+    pub http: HttpSecurity,
     pub sandbox: Option<Sandbox>,
     pub prometheus: Option<PrometheusHandle>,
     /// When set, `/metrics` on the public listener answers to this bearer token.
@@ -86,6 +97,7 @@ impl AppState {
             engine,
             cipher,
             auth: AuthSettings::default(),
+            http: HttpSecurity::default(),
             sandbox,
             prometheus: None,
             metrics_token: None,
@@ -156,6 +168,7 @@ impl AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in, sessions and passwords"),
+        (name = "api-keys", description = "The organisation's API keys (owners and admins)"),
         (name = "audit", description = "The organisation's tamper-evident audit log"),
         (name = "leads", description = "Intake and lookup of leads"),
         (name = "messages", description = "Every message in and out"),
@@ -203,6 +216,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::list_sessions))
         .routes(routes!(routes::auth::revoke_session))
         .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::api_keys::list, routes::api_keys::create))
+        .routes(routes!(routes::api_keys::revoke))
         .routes(routes!(routes::leads::create, routes::leads::list))
         .routes(routes!(routes::leads::get))
         .routes(routes!(routes::messages::list))
@@ -223,25 +238,28 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     let timeout = state.request_timeout;
-    api.route(
-        "/api/v1/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    )
-    .route("/metrics", get(routes::ops::metrics_with_token))
-    .fallback(middleware::not_found)
-    .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-    .layer(axum::middleware::from_fn_with_state(
-        timeout,
-        middleware::timeout,
-    ))
-    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-        middleware::panic_response,
-    ))
-    .layer(axum::middleware::from_fn(middleware::request_context))
-    .with_state(state)
+    let security = state.http.clone();
+    let router = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/metrics", get(routes::ops::metrics_with_token))
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            middleware::timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state);
+    middleware::security_headers(router, &security)
 }
 
 /// The router of the separate metrics listener (`metrics_bind`): metrics and health only.

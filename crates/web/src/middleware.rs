@@ -134,3 +134,54 @@ pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Respon
     )
     .into_response()
 }
+
+/// Headers every answer carries, and CORS for the configured origins only.
+///
+/// The API serves JSON, so its content security policy allows nothing to load and nothing to
+/// frame it; `nosniff` keeps browsers from reading JSON as HTML; no referrer leaves.
+pub fn security_headers(router: axum::Router, security: &crate::HttpSecurity) -> axum::Router {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    let fixed: [(HeaderName, &'static str); 4] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    let mut router = router;
+    for (name, value) in fixed {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    if security.hsts {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
+    }
+    if !security.cors_origins.is_empty() {
+        let cors = tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(
+                security.cors_origins.clone(),
+            ))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            // Bearer tokens, not cookies: browsers send no credentials cross-origin.
+            .allow_credentials(false)
+            .max_age(std::time::Duration::from_secs(600));
+        router = router.layer(cors);
+    }
+    router
+}

@@ -336,3 +336,91 @@ async fn health_and_readiness() {
         json!({ "status": "ok", "database": "ok", "migrations": "current" })
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = common::spawn_app_with(common::Options {
+        hsts: true,
+        ..common::Options::default()
+    })
+    .await;
+    let org = app.org("Acme").await;
+    let ok = app.get(&org, "/api/v1/leads").send().await.unwrap();
+    let missing = app
+        .client
+        .get(format!("{}/nowhere", app.base))
+        .send()
+        .await
+        .unwrap();
+    let refused = app
+        .client
+        .get(format!("{}/api/v1/leads", app.base))
+        .send()
+        .await
+        .unwrap();
+    for res in [ok, missing, refused] {
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{}", res.status());
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(
+            h["strict-transport-security"],
+            "max-age=31536000; includeSubDomains"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cross_origin_calls_only_from_configured_origins() {
+    let app = common::spawn_app_with(common::Options {
+        cors_origins: vec!["https://app.acme.test"],
+        ..common::Options::default()
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/v1/leads", app.base),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.acme.test").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.acme.test"
+    );
+    assert!(
+        allowed
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none(),
+        "no credentials cross-origin"
+    );
+    let other = preflight("https://evil.test").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // Without configuration, no origin is allowed.
+    let closed = common::spawn_app().await;
+    let res = closed
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/leads", closed.base),
+        )
+        .header("origin", "https://app.acme.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}

@@ -1,4 +1,5 @@
-//! The logs of a whole session carry no phone, email, name, message body or API key.
+//! The logs of a whole session carry no phone, email, name, message body, API key, password or
+//! token.
 
 #![allow(clippy::unwrap_used)]
 
@@ -71,6 +72,53 @@ async fn a_full_session_logs_no_personal_data_or_secrets() {
         "first response and opt-out confirmation"
     );
 
+    // A user's session: failed and good sign-ins, a refresh, a reused token, a new password.
+    let password = "Hunter2 is not a passphrase";
+    let new_password = "Xylophone marmalade 77";
+    app.member(
+        &org,
+        "olga.owner@example.com",
+        domain::Role::Owner,
+        password,
+    )
+    .await;
+    assert_eq!(
+        app.login("olga.owner@example.com", "Wrong password 123")
+            .await
+            .status(),
+        401
+    );
+    let tokens = app.session("olga.owner@example.com", password).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        app.client
+            .post(format!("{}/api/v1/auth/refresh", app.base))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+    };
+    let rotated: serde_json::Value = refresh(refresh_token.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let second_access = rotated["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(refresh(refresh_token.clone()).await.unwrap().status(), 401);
+    let again = app.session("olga.owner@example.com", password).await;
+    let res = app
+        .with_bearer(
+            reqwest::Method::POST,
+            "/api/v1/auth/password",
+            again["access_token"].as_str().unwrap(),
+        )
+        .json(&json!({ "current_password": password, "new_password": new_password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("lead taken"), "the capture works");
     assert!(
@@ -86,6 +134,14 @@ async fn a_full_session_logs_no_personal_data_or_secrets() {
         "Evergreen",
         "Secret reply text",
         &org.key,
+        "olga.owner",
+        password,
+        "Wrong password 123",
+        new_password,
+        &refresh_token,
+        &access_token,
+        &second_refresh,
+        &second_access,
     ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }

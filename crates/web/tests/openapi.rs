@@ -10,7 +10,9 @@ use serde_json::Value;
 /// Every operation the API serves. Adding a route means adding it here and to the document;
 /// the router registers routes only through utoipa-axum's `routes!`, which documents them.
 const SERVED: &[(&str, &str)] = &[
+    ("delete", "/api/v1/api-keys/{id}"),
     ("delete", "/api/v1/auth/sessions/{id}"),
+    ("get", "/api/v1/api-keys"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/auth/sessions"),
     ("get", "/api/v1/jobs"),
@@ -19,6 +21,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/messages"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("post", "/api/v1/api-keys"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/logout"),
     ("post", "/api/v1/auth/password"),

@@ -31,6 +31,8 @@ pub struct Org {
 pub struct Options {
     pub sandbox: bool,
     pub metrics_token: Option<&'static str>,
+    pub cors_origins: Vec<&'static str>,
+    pub hsts: bool,
 }
 
 impl Default for Options {
@@ -38,6 +40,8 @@ impl Default for Options {
         Self {
             sandbox: true,
             metrics_token: None,
+            cors_origins: Vec::new(),
+            hsts: false,
         }
     }
 }
@@ -78,6 +82,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     state.metrics_token = options
         .metrics_token
         .map(|t| secrecy::SecretString::from(t.to_owned()));
+    state.http = web::HttpSecurity {
+        cors_origins: options
+            .cors_origins
+            .iter()
+            .map(|o| axum::http::HeaderValue::from_static(o))
+            .collect(),
+        hsts: options.hsts,
+    };
     state.prometheus = Some(
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .build_recorder()

@@ -1,0 +1,382 @@
+//! Tenancy by construction, checked route by route: organisation B's credentials against
+//! organisation A's data get 404 for ids and never see A's rows in lists. The last test walks
+//! the OpenAPI document (every served route is in it) and fails when an authenticated route has
+//! no case here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Org, TestApp, spawn_app};
+use domain::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Every authenticated route, with the case below that covers it.
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "get",
+        "/api/v1/leads",
+        "lists_never_show_another_organisations_rows",
+    ),
+    (
+        "post",
+        "/api/v1/leads",
+        "intake_of_the_same_person_makes_a_separate_lead",
+    ),
+    (
+        "get",
+        "/api/v1/leads/{id}",
+        "ids_of_another_organisation_are_not_found",
+    ),
+    (
+        "get",
+        "/api/v1/messages",
+        "lists_never_show_another_organisations_rows",
+    ),
+    (
+        "get",
+        "/api/v1/jobs",
+        "lists_never_show_another_organisations_rows",
+    ),
+    (
+        "get",
+        "/api/v1/audit",
+        "lists_never_show_another_organisations_rows",
+    ),
+    (
+        "post",
+        "/api/v1/sandbox/inbound",
+        "inbound_messages_reach_only_the_receiving_organisation",
+    ),
+    // The sandbox clock is the process's, not an organisation's: it holds no tenant data.
+    (
+        "post",
+        "/api/v1/sandbox/clock",
+        "the_sandbox_clock_holds_no_tenant_data",
+    ),
+    (
+        "get",
+        "/api/v1/auth/sessions",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+    (
+        "delete",
+        "/api/v1/auth/sessions/{id}",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+    (
+        "post",
+        "/api/v1/auth/logout",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+    (
+        "post",
+        "/api/v1/auth/password",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+    (
+        "get",
+        "/api/v1/api-keys",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+    (
+        "post",
+        "/api/v1/api-keys",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+    (
+        "delete",
+        "/api/v1/api-keys/{id}",
+        "sessions_and_keys_of_another_organisation_are_out_of_reach",
+    ),
+];
+
+/// Two organisations; A has a lead with an answer, a job and audit entries.
+async fn two_orgs() -> (TestApp, Org, Org, Value) {
+    let app = spawn_app().await;
+    let a = app.org("Alpha Roofing").await;
+    let b = app.org("Beta Plumbing").await;
+    let res = app
+        .post_lead(
+            &a,
+            json!({ "name": "Ann", "phone": "+14155552671", "email": "ann@example.com" }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let lead: Value = res.json().await.unwrap();
+    app.drain().await;
+    app.member(&a, "owner@alpha.test", Role::Owner, PASSWORD)
+        .await;
+    app.member(&b, "owner@beta.test", Role::Owner, PASSWORD)
+        .await;
+    // A's owner signs in: a session and audit entries in A.
+    app.session("owner@alpha.test", PASSWORD).await;
+    (app, a, b, lead)
+}
+
+async fn json_of(res: reqwest::Response) -> Value {
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn ids_of_another_organisation_are_not_found() {
+    let (app, a, b, lead) = two_orgs().await;
+    let path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    assert_eq!(app.get(&a, &path).send().await.unwrap().status(), 200);
+    assert_eq!(app.get(&b, &path).send().await.unwrap().status(), 404);
+    let b_owner = app.session("owner@beta.test", PASSWORD).await;
+    let res = app
+        .with_bearer(
+            Method::GET,
+            &path,
+            b_owner["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "a session of B is no better than B's key"
+    );
+}
+
+#[tokio::test]
+async fn lists_never_show_another_organisations_rows() {
+    let (app, a, b, _lead) = two_orgs().await;
+    for path in [
+        "/api/v1/leads",
+        "/api/v1/messages",
+        "/api/v1/jobs",
+        "/api/v1/audit",
+    ] {
+        let seen_by_a = json_of(app.get(&a, path).send().await.unwrap()).await;
+        let seen_by_b = json_of(app.get(&b, path).send().await.unwrap()).await;
+        let rows = |v: &Value| {
+            v.get("data")
+                .and_then(Value::as_array)
+                .or_else(|| v.as_array())
+                .map_or(0, Vec::len)
+        };
+        assert!(rows(&seen_by_a) > 0, "{path}: A sees its own rows");
+        assert_eq!(rows(&seen_by_b), 0, "{path}: B sees A's rows: {seen_by_b}");
+    }
+    // Filters by A's person's address find nothing in B.
+    for path in [
+        "/api/v1/leads?phone=%2B14155552671",
+        "/api/v1/messages?to=%2B14155552671",
+    ] {
+        let seen = json_of(app.get(&b, path).send().await.unwrap()).await;
+        assert_eq!(seen["data"].as_array().unwrap().len(), 0, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn intake_of_the_same_person_makes_a_separate_lead() {
+    let (app, _a, b, lead) = two_orgs().await;
+    let res = app
+        .post_lead(&b, json!({ "name": "Ann", "phone": "+14155552671" }))
+        .await;
+    assert_eq!(res.status(), 201, "a new lead in B, not a touch of A's");
+    let theirs: Value = res.json().await.unwrap();
+    assert_ne!(theirs["id"], lead["id"]);
+}
+
+#[tokio::test]
+async fn inbound_messages_reach_only_the_receiving_organisation() {
+    let (app, a, b, lead) = two_orgs().await;
+    let res = app
+        .post(
+            &b,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": "+14155552671", "body": "STOP" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    app.drain().await;
+    let path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    let after = json_of(app.get(&a, &path).send().await.unwrap()).await;
+    assert_ne!(
+        after["status"], "opted_out",
+        "B's STOP does not opt out A's lead"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_clock_holds_no_tenant_data() {
+    let (app, _a, b, _lead) = two_orgs().await;
+    let res = app
+        .post(
+            &b,
+            "/api/v1/sandbox/clock",
+            &json!({ "set": "2026-03-05T18:00:00Z" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(res).await;
+    let keys: BTreeSet<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|k| !k.contains("lead") && !k.contains("message")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn sessions_and_keys_of_another_organisation_are_out_of_reach() {
+    let (app, a, b, _lead) = two_orgs().await;
+    let alpha = app.session("owner@alpha.test", PASSWORD).await;
+    let beta = app.session("owner@beta.test", PASSWORD).await;
+    let beta_access = beta["access_token"].as_str().unwrap();
+
+    // B's sessions list shows only B's user's sessions.
+    let sessions: Vec<Value> = app
+        .with_bearer(Method::GET, "/api/v1/auth/sessions", beta_access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(sessions.iter().all(|s| s["id"] != alpha["session_id"]));
+    // Revoking A's session with B's token: not found, and A's session lives on.
+    let path = format!(
+        "/api/v1/auth/sessions/{}",
+        alpha["session_id"].as_str().unwrap()
+    );
+    let res = app
+        .with_bearer(Method::DELETE, &path, beta_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // B signs out and changes its password: A's session is untouched.
+    let res = app
+        .with_bearer(Method::POST, "/api/v1/auth/password", beta_access)
+        .json(&json!({ "current_password": PASSWORD, "new_password": "beta's new passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = app
+        .with_bearer(Method::POST, "/api/v1/auth/logout", beta_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let alpha_access = alpha["access_token"].as_str().unwrap();
+    let res = app
+        .with_bearer(Method::GET, "/api/v1/auth/sessions", alpha_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "A's session lives on");
+
+    // API keys: B lists none of A's, cannot revoke A's, and keys it creates are B's.
+    let beta = app
+        .session("owner@beta.test", "beta's new passphrase")
+        .await;
+    let beta_access = beta["access_token"].as_str().unwrap();
+    let a_keys: Vec<Value> = app
+        .with_bearer(Method::GET, "/api/v1/api-keys", alpha_access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b_keys: Vec<Value> = app
+        .with_bearer(Method::GET, "/api/v1/api-keys", beta_access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a_ids: BTreeSet<String> = a_keys
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!a_ids.is_empty());
+    assert!(
+        b_keys
+            .iter()
+            .all(|k| !a_ids.contains(k["id"].as_str().unwrap()))
+    );
+    let a_key_id = a_keys[0]["id"].as_str().unwrap();
+    let res = app
+        .with_bearer(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{a_key_id}"),
+            beta_access,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        app.get(&a, "/api/v1/leads").send().await.unwrap().status(),
+        200,
+        "A's key still works"
+    );
+    let created: Value = app
+        .with_bearer(Method::POST, "/api/v1/api-keys", beta_access)
+        .json(&json!({ "name": "zapier", "scopes": ["leads:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b_new = Org {
+        id: b.id,
+        key: created["secret"].as_str().unwrap().to_owned(),
+    };
+    let seen = json_of(app.get(&b_new, "/api/v1/leads").send().await.unwrap()).await;
+    assert_eq!(
+        seen["data"].as_array().unwrap().len(),
+        0,
+        "the new key is B's"
+    );
+}
+
+#[tokio::test]
+async fn every_authenticated_route_has_a_cross_tenant_case() {
+    let doc = serde_json::to_value(web::openapi()).unwrap();
+    let covered: BTreeSet<(String, String)> = CASES
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let open = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
+            let authenticated =
+                !open && !path.starts_with("/healthz") && !path.starts_with("/readyz");
+            if authenticated && !covered.contains(&(method.clone(), path.clone())) {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "authenticated routes without a cross-tenant case in tests/tenancy.rs: {missing:?}"
+    );
+}
