@@ -156,6 +156,27 @@ impl AppState {
     }
 }
 
+/// An audit event for a read of personal data by `actor`.
+pub(crate) fn read_event(
+    tenant: Tenant,
+    actor: &auth::Actor,
+    action: &'static str,
+    target_kind: &'static str,
+    target_id: String,
+    ip: Option<std::net::IpAddr>,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        tenant: Some(tenant.id()),
+        actor: actor.audit_actor(),
+        action,
+        target_kind,
+        target_id,
+        ip,
+        detail,
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

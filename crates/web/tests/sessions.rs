@@ -288,3 +288,84 @@ async fn forged_and_api_key_tokens_do_not_open_sessions() {
         );
     }
 }
+
+#[tokio::test]
+async fn reads_of_personal_data_and_changes_are_in_the_audit_log() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let lead: Value = app
+        .post_lead(&org, json!({ "name": "Ann", "phone": "+14155552671" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lead_id = lead["id"].as_str().unwrap();
+    let res = app
+        .get(&org, &format!("/api/v1/leads/{lead_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.get(&org, "/api/v1/messages").send().await.unwrap();
+    app.member(&org, "owner@acme.test", Role::Owner, PASSWORD)
+        .await;
+    let owner = app.session("owner@acme.test", PASSWORD).await;
+    let access = owner["access_token"].as_str().unwrap();
+    let created = app
+        .with_bearer(Method::POST, "/api/v1/api-keys", access)
+        .json(&json!({ "name": "zapier", "scopes": ["leads:write"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let audit: Value = app
+        .with_bearer(Method::GET, "/api/v1/audit?limit=50", access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["data"].as_array().unwrap();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {entries:?}"))
+    };
+    let read = find("lead.read");
+    assert_eq!(read["actor_kind"], "api_key");
+    assert_eq!(read["target_id"], lead_id);
+    assert_eq!(read["ip"], "127.0.0.1");
+    assert!(
+        read["correlation_id"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+    find("message.list");
+    find("auth.login");
+    assert_eq!(find("api_key.create")["actor_kind"], "user");
+    // Newest first, each linked to the one before it.
+    for pair in entries.windows(2) {
+        assert_eq!(pair[0]["prev_hash"], pair[1]["hash"]);
+        assert_eq!(
+            pair[0]["seq"].as_i64().unwrap(),
+            pair[1]["seq"].as_i64().unwrap() + 1
+        );
+    }
+    // An agent may not read the audit log.
+    app.member(&org, "agent@acme.test", Role::Agent, PASSWORD)
+        .await;
+    let agent = app.session("agent@acme.test", PASSWORD).await;
+    let res = app
+        .with_bearer(
+            Method::GET,
+            "/api/v1/audit",
+            agent["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}

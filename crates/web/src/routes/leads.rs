@@ -12,7 +12,7 @@ use store::{IdempotencyClaim, LeadQuery, MessageQuery};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{Auth, scope};
+use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::views::{ConsentEventView, LeadDetail, LeadView, MessageView, Page};
@@ -309,6 +309,7 @@ pub(crate) fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     key: Auth<scope::LeadsRead>,
     ApiQuery(q): ApiQuery<ListLeads>,
 ) -> ApiResult<Json<Page<LeadView>>> {
@@ -360,6 +361,17 @@ pub async fn list(
     let next_cursor = (leads.len() == limit as usize)
         .then(|| leads.last().map(|l| l.id.to_string()))
         .flatten();
+    state
+        .audit(crate::read_event(
+            key.tenant,
+            &key.actor,
+            "lead.list",
+            "lead",
+            String::new(),
+            ip,
+            serde_json::json!({ "count": leads.len() }),
+        ))
+        .await?;
     Ok(Json(Page {
         data: leads.into_iter().map(LeadView::from).collect(),
         next_cursor,
@@ -379,6 +391,7 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     key: Auth<scope::LeadsRead>,
     ApiPath(id): ApiPath<LeadId>,
 ) -> ApiResult<Json<LeadDetail>> {
@@ -398,6 +411,17 @@ pub async fn get(
         )
         .await?;
     let consent = store.list_consent_events(key.tenant, id).await?;
+    state
+        .audit(crate::read_event(
+            key.tenant,
+            &key.actor,
+            "lead.read",
+            "lead",
+            id.to_string(),
+            ip,
+            serde_json::json!({ "messages": messages.len() }),
+        ))
+        .await?;
     Ok(Json(LeadDetail {
         lead: lead.into(),
         messages: messages.into_iter().map(MessageView::from).collect(),

@@ -8,7 +8,7 @@ use store::MessageQuery;
 
 use super::leads::parse_limit;
 use crate::AppState;
-use crate::auth::{Auth, scope};
+use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
 use crate::views::{MessageView, Page};
@@ -39,6 +39,7 @@ pub struct ListMessages {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     key: Auth<scope::MessagesRead>,
     ApiQuery(q): ApiQuery<ListMessages>,
 ) -> ApiResult<Json<Page<MessageView>>> {
@@ -90,6 +91,17 @@ pub async fn list(
     let next_cursor = (messages.len() == limit as usize)
         .then(|| messages.last().map(|m| m.id.to_string()))
         .flatten();
+    state
+        .audit(crate::read_event(
+            key.tenant,
+            &key.actor,
+            "message.list",
+            "message",
+            lead_id.map(|l| l.to_string()).unwrap_or_default(),
+            ip,
+            serde_json::json!({ "count": messages.len() }),
+        ))
+        .await?;
     Ok(Json(Page {
         data: messages.into_iter().map(MessageView::from).collect(),
         next_cursor,
