@@ -221,6 +221,22 @@ impl Store for PostgresStore {
         }
     }
 
+    async fn set_tenant_secrets(
+        &self,
+        tenant: Tenant,
+        changes: &[(String, Option<String>)],
+        at: Timestamp,
+    ) -> DbResult<()> {
+        self.set_tenant_secrets_impl(tenant, changes, at).await
+    }
+
+    async fn get_tenant_secrets(
+        &self,
+        tenant: Tenant,
+    ) -> DbResult<std::collections::BTreeMap<String, String>> {
+        self.get_tenant_secrets_impl(tenant).await
+    }
+
     async fn create_user(&self, user: NewUser) -> DbResult<UserRecord> {
         self.create_user_impl(user).await
     }

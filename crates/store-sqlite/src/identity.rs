@@ -17,6 +17,78 @@ use uuid::Uuid;
 use crate::{SqliteStore, db};
 
 impl SqliteStore {
+    pub(crate) async fn set_tenant_secrets_impl(
+        &self,
+        tenant: Tenant,
+        changes: &[(String, Option<String>)],
+        at: Timestamp,
+    ) -> DbResult<()> {
+        let sealed: Vec<(String, Option<Vec<u8>>)> = changes
+            .iter()
+            .map(|(name, value)| {
+                let ct = value.as_deref().map(|v| {
+                    store::codec_identity::seal_secret(&self.cipher, tenant.id(), name, v)
+                });
+                (name.clone(), ct)
+            })
+            .collect();
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    for (name, ct) in sealed {
+                        match ct {
+                            Some(ct) => {
+                                sqlx::query(
+                                    "INSERT INTO tenant_secrets (tenant_id, name, value_ct, updated_at) \
+                                     VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, name) \
+                                     DO UPDATE SET value_ct = excluded.value_ct, updated_at = excluded.updated_at",
+                                )
+                                .bind(t)
+                                .bind(&name)
+                                .bind(ct)
+                                .bind(us(at))
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(db)?;
+                            }
+                            None => {
+                                sqlx::query(
+                                    "DELETE FROM tenant_secrets WHERE tenant_id = ? AND name = ?",
+                                )
+                                .bind(t)
+                                .bind(&name)
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(db)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn get_tenant_secrets_impl(
+        &self,
+        tenant: Tenant,
+    ) -> DbResult<std::collections::BTreeMap<String, String>> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT name, value_ct FROM tenant_secrets WHERE tenant_id = ?")
+                .bind(tenant.id().as_uuid())
+                .fetch_all(&self.read)
+                .await
+                .map_err(db)?;
+        rows.into_iter()
+            .map(|(name, ct)| {
+                let value =
+                    store::codec_identity::open_secret(&self.cipher, tenant.id(), &name, &ct)?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+
     pub(crate) async fn create_user_impl(&self, user: NewUser) -> DbResult<UserRecord> {
         let sealed = seal_user(&self.cipher, &user);
         let record = UserRecord {

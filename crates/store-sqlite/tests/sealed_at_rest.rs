@@ -86,6 +86,60 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         .await
         .unwrap();
 
+    // Identity: a user's email, a session's address, an audit entry's address, secrets.
+    let user = store
+        .create_user(store::NewUser {
+            id: domain::UserId::new(),
+            email: Email::parse("olga.owner@example.com").unwrap(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            must_change_password: false,
+            operator: false,
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .add_membership(tenant, user.id, domain::Role::Owner, now)
+        .await
+        .unwrap();
+    store
+        .create_session(store::NewRefreshToken {
+            session_id: domain::SessionId::new(),
+            user_id: user.id,
+            tenant_id: org.id,
+            token_hash: vec![7; 32],
+            created_at: now,
+            expires_at: now + jiff::SignedDuration::from_hours(1),
+            user_agent: "Firefox".into(),
+            ip: Some("203.0.113.77".into()),
+        })
+        .await
+        .unwrap();
+    store
+        .append_audit(store::NewAuditEntry {
+            id: domain::AuditId::new(),
+            tenant_id: Some(org.id),
+            at: now,
+            actor_kind: store::ActorKind::User,
+            actor_id: user.id.to_string(),
+            action: "lead.read".into(),
+            target_kind: "lead".into(),
+            target_id: id.to_string(),
+            ip: Some("203.0.113.78".into()),
+            correlation_id: "c".into(),
+            detail: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    store
+        .set_tenant_secrets(
+            tenant,
+            &[("sendgrid_api_key".into(), Some("SG.do-not-leak".into()))],
+            now,
+        )
+        .await
+        .unwrap();
+
     let mut bytes = std::fs::read(&path).unwrap();
     let wal = dir.path().join("leadline.db-wal");
     bytes.extend(std::fs::read(&wal).unwrap_or_default());
@@ -103,6 +157,10 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         "94105",
         "198.51.100.23",
         "ZeldaBrowser",
+        "olga.owner",
+        "203.0.113.77",
+        "203.0.113.78",
+        "SG.do-not-leak",
     ] {
         assert!(
             !contains(&bytes, secret),

@@ -168,6 +168,39 @@ impl SessionRow {
     }
 }
 
+// ---- organisation secrets -------------------------------------------------------------------
+
+fn secret_column(name: &str) -> String {
+    format!("tenant_secrets.{name}")
+}
+
+pub fn seal_secret(cipher: &Cipher, tenant: TenantId, name: &str, value: &str) -> Vec<u8> {
+    cipher.seal_str(
+        value,
+        &Aad {
+            tenant,
+            column: &secret_column(name),
+            row: tenant.as_uuid(),
+        },
+    )
+}
+
+pub fn open_secret(
+    cipher: &Cipher,
+    tenant: TenantId,
+    name: &str,
+    sealed: &[u8],
+) -> DbResult<String> {
+    Ok(cipher.open_str(
+        sealed,
+        &Aad {
+            tenant,
+            column: &secret_column(name),
+            row: tenant.as_uuid(),
+        },
+    )?)
+}
+
 // ---- audit log --------------------------------------------------------------------------------
 
 fn audit_ip_aad(chain: &str, id: Uuid) -> Aad<'static> {

@@ -55,7 +55,8 @@ macro_rules! conformance_tests {
             sessions_list_revoke_and_end_with_a_new_password,
             rate_limit_windows_count_and_expire,
             audit_chains_link_entries_per_organisation,
-            concurrent_audit_appends_keep_one_unbroken_chain
+            concurrent_audit_appends_keep_one_unbroken_chain,
+            organisation_secrets_are_sealed_per_organisation
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

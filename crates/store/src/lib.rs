@@ -66,6 +66,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_api_keys(&self, tenant: Tenant) -> DbResult<Vec<ApiKeyRecord>>;
     async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()>;
 
+    /// Sets (`Some`) or removes (`None`) secrets of the organisation, in one transaction. Each
+    /// is sealed on its own, bound to the organisation and its name.
+    async fn set_tenant_secrets(
+        &self,
+        tenant: Tenant,
+        changes: &[(String, Option<String>)],
+        at: Timestamp,
+    ) -> DbResult<()>;
+    /// The organisation's secrets, opened, by name.
+    async fn get_tenant_secrets(
+        &self,
+        tenant: Tenant,
+    ) -> DbResult<std::collections::BTreeMap<String, String>>;
+
     // ---- users and memberships -----------------------------------------------------------
 
     /// Creates a user. `Conflict` when a user has that email already.

@@ -75,6 +75,7 @@ pub const API_SCOPES: &[&str] = &[
     "messages:read",
     "messages:send",
     "jobs:read",
+    "settings:read",
     "settings:write",
     "audit:read",
     "sandbox",

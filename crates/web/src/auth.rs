@@ -51,6 +51,7 @@ pub mod scope {
         LeadsWrite => "leads:write", Agent,
         MessagesRead => "messages:read", Viewer,
         JobsRead => "jobs:read", Manager,
+        SettingsRead => "settings:read", Manager,
         SettingsWrite => "settings:write", Admin,
         AuditRead => "audit:read", Admin,
         Sandbox => "sandbox", Admin,

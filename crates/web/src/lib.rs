@@ -190,6 +190,7 @@ pub(crate) fn read_event(
     tags(
         (name = "auth", description = "Sign-in, sessions and passwords"),
         (name = "api-keys", description = "The organisation's API keys (owners and admins)"),
+        (name = "settings", description = "The organisation's settings; secrets are write-only"),
         (name = "audit", description = "The organisation's tamper-evident audit log"),
         (name = "leads", description = "Intake and lookup of leads"),
         (name = "messages", description = "Every message in and out"),
@@ -237,6 +238,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::list_sessions))
         .routes(routes!(routes::auth::revoke_session))
         .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::settings::get, routes::settings::put))
         .routes(routes!(routes::api_keys::list, routes::api_keys::create))
         .routes(routes!(routes::api_keys::revoke))
         .routes(routes!(routes::leads::create, routes::leads::list))

@@ -19,6 +19,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/leads"),
     ("get", "/api/v1/leads/{id}"),
     ("get", "/api/v1/messages"),
+    ("get", "/api/v1/settings"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("post", "/api/v1/api-keys"),
@@ -29,6 +30,7 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/api/v1/leads"),
     ("post", "/api/v1/sandbox/clock"),
     ("post", "/api/v1/sandbox/inbound"),
+    ("put", "/api/v1/settings"),
 ];
 
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {

@@ -20,6 +20,16 @@ const PASSWORD: &str = "correct horse battery staple";
 const CASES: &[(&str, &str, &str)] = &[
     (
         "get",
+        "/api/v1/settings",
+        "settings_are_the_organisations_own",
+    ),
+    (
+        "put",
+        "/api/v1/settings",
+        "settings_are_the_organisations_own",
+    ),
+    (
+        "get",
         "/api/v1/leads",
         "lists_never_show_another_organisations_rows",
     ),
@@ -365,6 +375,26 @@ async fn sessions_and_keys_of_another_organisation_are_out_of_reach() {
         0,
         "the new key is B's"
     );
+}
+
+#[tokio::test]
+async fn settings_are_the_organisations_own() {
+    let (app, a, b, _lead) = two_orgs().await;
+    let res = app
+        .client
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(&b.key)
+        .json(&json!({ "business_name": "Beta Plumbing & Heating", "secrets": { "tax_id": "12-3456789" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen_by_a = json_of(app.get(&a, "/api/v1/settings").send().await.unwrap()).await;
+    assert_eq!(seen_by_a["name"], "Alpha Roofing");
+    assert_eq!(seen_by_a["business_name"], "Alpha Roofing");
+    assert_eq!(seen_by_a["secrets"]["tax_id"]["set"], false);
+    let seen_by_b = json_of(app.get(&b, "/api/v1/settings").send().await.unwrap()).await;
+    assert_eq!(seen_by_b["business_name"], "Beta Plumbing & Heating");
 }
 
 #[tokio::test]

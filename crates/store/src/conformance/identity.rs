@@ -426,3 +426,36 @@ pub async fn concurrent_audit_appends_keep_one_unbroken_chain(store: S) {
     assert_eq!(chain.len(), 24);
     verify_chain_segment(&a.id().to_string(), &chain, None).expect("one unbroken chain");
 }
+
+pub async fn organisation_secrets_are_sealed_per_organisation(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    store
+        .set_tenant_secrets(
+            a,
+            &[
+                ("tax_id".to_owned(), Some("12-3456789".to_owned())),
+                ("sendgrid_api_key".to_owned(), Some("SG.secret".to_owned())),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_tenant_secrets(
+            a,
+            &[
+                ("sendgrid_api_key".to_owned(), Some("SG.rotated".to_owned())),
+                ("tax_id".to_owned(), None),
+            ],
+            t0() + secs(1),
+        )
+        .await
+        .unwrap();
+    let secrets = store.get_tenant_secrets(a).await.unwrap();
+    assert_eq!(
+        secrets.into_iter().collect::<Vec<_>>(),
+        vec![("sendgrid_api_key".to_owned(), "SG.rotated".to_owned())]
+    );
+    assert!(store.get_tenant_secrets(b).await.unwrap().is_empty());
+}

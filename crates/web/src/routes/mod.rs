@@ -8,3 +8,4 @@ pub mod leads;
 pub mod messages;
 pub mod ops;
 pub mod sandbox;
+pub mod settings;

@@ -1,0 +1,270 @@
+//! `/api/v1/settings`: the organisation's settings and secrets.
+//!
+//! Settings are validated field by field (templates must compile, addresses must parse) and the
+//! body is limited to 50 KiB. Secrets (a tax id, integration credentials) are write-only: they
+//! are sealed with the key ring one by one, and reads show only whether each is set and a masked
+//! hint (`***-**-1234`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use domain::{Email, Phone};
+use serde::{Deserialize, Serialize};
+use store::TenantSettings;
+
+use crate::auth::{Auth, ClientIp, scope};
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::ApiJson;
+use crate::{AppState, AuditEvent};
+
+/// The largest settings body accepted.
+pub const MAX_SETTINGS_BODY: usize = 50 * 1024;
+
+/// The secrets an organisation can hold.
+pub const SECRETS: &[&str] = &[
+    "tax_id",
+    "twilio_auth_token",
+    "sendgrid_api_key",
+    "ghl_api_key",
+    "meta_app_secret",
+];
+
+/// A secret as reads show it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SecretView {
+    pub set: bool,
+    /// The last characters only (`***-**-1234` for a tax id, `••••abcd` otherwise).
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    /// The organisation's name (changed by operators).
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: TenantSettings,
+    /// Every known secret, by name: never its value.
+    pub secrets: BTreeMap<String, SecretView>,
+}
+
+/// The fields to change; absent fields keep their value.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    pub business_name: Option<String>,
+    pub default_region: Option<String>,
+    pub first_response_sms: Option<String>,
+    pub first_response_email_subject: Option<String>,
+    pub first_response_email_body: Option<String>,
+    pub sms_from: Option<String>,
+    pub email_from: Option<String>,
+    pub support_contact: Option<String>,
+    /// Secrets to set (a string) or remove (`null`), by name.
+    pub secrets: Option<BTreeMap<String, Option<String>>>,
+}
+
+fn mask(name: &str, value: &str) -> String {
+    let tail: String = value
+        .chars()
+        .rev()
+        .filter(|c| name != "tax_id" || c.is_ascii_digit())
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if name == "tax_id" {
+        format!("***-**-{tail}")
+    } else {
+        format!("••••{tail}")
+    }
+}
+
+async fn view(state: &AppState, tenant: domain::Tenant) -> ApiResult<SettingsView> {
+    let org = state
+        .engine
+        .store
+        .get_tenant(tenant.id())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let stored = state.engine.store.get_tenant_secrets(tenant).await?;
+    let secrets = SECRETS
+        .iter()
+        .map(|name| {
+            let value = stored.get(*name);
+            (
+                (*name).to_owned(),
+                SecretView {
+                    set: value.is_some(),
+                    hint: value.map(|v| mask(name, v)),
+                },
+            )
+        })
+        .collect();
+    Ok(SettingsView {
+        name: org.name,
+        settings: org.settings,
+        secrets,
+    })
+}
+
+/// The organisation's settings; secrets show only whether they are set.
+#[utoipa::path(
+    get, path = "/api/v1/settings", tag = "settings",
+    responses(
+        (status = 200, description = "The settings", body = SettingsView),
+        (status = 403, description = "The role or key may not read settings", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["settings:read"]), ("session" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth<scope::SettingsRead>,
+) -> ApiResult<Json<SettingsView>> {
+    Ok(Json(view(&state, auth.tenant).await?))
+}
+
+/// Changes the fields given (owners and admins, or a key with `settings:write`).
+#[utoipa::path(
+    put, path = "/api/v1/settings", tag = "settings", request_body = UpdateSettings,
+    responses(
+        (status = 200, description = "The settings after the change", body = SettingsView),
+        (status = 403, description = "The role or key may not change settings", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over 50 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, each named", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["settings:write"]), ("session" = []))
+)]
+pub async fn put(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: Auth<scope::SettingsWrite>,
+    body: ApiJson<UpdateSettings>,
+) -> ApiResult<Json<SettingsView>> {
+    if body.raw.len() > MAX_SETTINGS_BODY {
+        return Err(ApiError::too_large(MAX_SETTINGS_BODY));
+    }
+    let update = body.value;
+    let store = &state.engine.store;
+    let org = store
+        .get_tenant(auth.tenant.id())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let mut settings = org.settings.clone();
+    let mut errors = Vec::new();
+    let mut changed = Vec::new();
+    let mut check = |field: &str, ok: Result<(), String>| {
+        if let Err(message) = ok {
+            errors.push(FieldError {
+                field: field.to_owned(),
+                message,
+            });
+        }
+    };
+    let text = |v: &str, max: usize| {
+        let n = v.trim().chars().count();
+        if n == 0 || n > max {
+            Err(format!("must be 1 to {max} characters"))
+        } else {
+            Ok(())
+        }
+    };
+    let template = |v: &str| engine::templates::validate(v).map_err(|e| e.to_string());
+    macro_rules! apply {
+        ($field:ident, $validate:expr) => {
+            if let Some(value) = update.$field {
+                let value = value.trim().to_owned();
+                check(stringify!($field), $validate(&value));
+                settings.$field = value;
+                changed.push(stringify!($field));
+            }
+        };
+    }
+    apply!(business_name, |v: &str| text(v, 200));
+    apply!(default_region, |v: &str| {
+        if v.len() == 2 && v.chars().all(|c| c.is_ascii_uppercase()) {
+            Ok(())
+        } else {
+            Err("must be an ISO 3166 region code in capitals, such as US".to_owned())
+        }
+    });
+    apply!(first_response_sms, template);
+    apply!(first_response_email_subject, template);
+    apply!(first_response_email_body, template);
+    apply!(sms_from, |v: &str| Phone::parse_e164(v)
+        .map(|_| ())
+        .map_err(|e| format!("must be a number in E.164 form: {e}")));
+    apply!(email_from, |v: &str| Email::parse(v)
+        .map(|_| ())
+        .map_err(|e| e.to_string()));
+    apply!(support_contact, |v: &str| text(v, 200));
+
+    let mut secret_changes = Vec::new();
+    for (name, value) in update.secrets.unwrap_or_default() {
+        let field = format!("secrets.{name}");
+        if !SECRETS.contains(&name.as_str()) {
+            check(
+                &field,
+                Err(format!("unknown secret; known: {}", SECRETS.join(", "))),
+            );
+            continue;
+        }
+        if let Some(v) = &value {
+            let valid = if name == "tax_id" {
+                let digits = v.chars().filter(char::is_ascii_digit).count();
+                if digits == 9 && v.chars().all(|c| c.is_ascii_digit() || c == '-') {
+                    Ok(())
+                } else {
+                    Err("must be 9 digits (EIN 12-3456789 or SSN 123-45-6789)".to_owned())
+                }
+            } else {
+                text(v, 512)
+            };
+            check(&field, valid);
+        }
+        secret_changes.push((name, value));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let now = state.engine.clock.wall_now();
+    if !changed.is_empty() {
+        store.update_tenant_settings(auth.tenant, &settings).await?;
+    }
+    if !secret_changes.is_empty() {
+        store
+            .set_tenant_secrets(auth.tenant, &secret_changes, now)
+            .await?;
+    }
+    let (set, removed): (Vec<_>, Vec<_>) = secret_changes.iter().partition(|(_, v)| v.is_some());
+    state
+        .audit(AuditEvent {
+            tenant: Some(auth.tenant.id()),
+            actor: auth.actor.audit_actor(),
+            action: "settings.update",
+            target_kind: "organisation",
+            target_id: auth.tenant.id().to_string(),
+            ip,
+            // Names only: never a value, secret or not.
+            detail: serde_json::json!({
+                "fields": changed,
+                "secrets_set": set.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                "secrets_removed": removed.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            }),
+        })
+        .await?;
+    Ok(Json(view(&state, auth.tenant).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_show_only_their_last_characters() {
+        assert_eq!(mask("tax_id", "12-3456789"), "***-**-6789");
+        assert_eq!(mask("tax_id", "123-45-1234"), "***-**-1234");
+        assert_eq!(mask("sendgrid_api_key", "SG.abcdefgh"), "••••efgh");
+    }
+}
