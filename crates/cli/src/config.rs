@@ -33,6 +33,15 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum Signup {
+    /// Users join by invitation only.
+    Closed,
+    /// Anyone may create an organisation (`POST /api/v1/auth/signup`).
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -56,10 +65,23 @@ pub struct Config {
     pub default_region: String,
     /// The email of the owner the first start creates.
     pub first_owner_email: String,
+    /// `closed` (users join by invitation) or `open` (anyone may create an organisation).
+    pub signup: Signup,
+    /// The sender of account emails (password resets, invitations).
+    pub system_email_from: String,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub jobs: JobsConfig,
     pub http: HttpConfig,
+    pub limits: LimitsConfig,
+}
+
+/// Request budgets per minute, shared by every instance; 0 turns one off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub api_key_per_minute: u64,
+    pub organisation_per_minute: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +136,8 @@ impl Default for Config {
             public_base_url: String::new(),
             default_region: "US".to_owned(),
             first_owner_email: "owner@leadline.local".to_owned(),
+            signup: Signup::Closed,
+            system_email_from: "no-reply@leadline.invalid".to_owned(),
             log: LogConfig {
                 format: LogFormat::Pretty,
                 level: "info".to_owned(),
@@ -130,6 +154,10 @@ impl Default for Config {
                 backoff_cap_seconds: 3600,
                 idle_poll_ms: 5000,
                 shutdown_grace_seconds: 20,
+            },
+            limits: LimitsConfig {
+                api_key_per_minute: 6_000,
+                organisation_per_minute: 18_000,
             },
             http: HttpConfig {
                 request_timeout_seconds: 30,
@@ -148,6 +176,8 @@ const KEYS: &[&str] = &[
     "database_url",
     "database_pool_size",
     "first_owner_email",
+    "signup",
+    "system_email_from",
     "bind",
     "key_ring_file",
     "public_base_url",
@@ -156,6 +186,7 @@ const KEYS: &[&str] = &[
     "metrics",
     "jobs",
     "http",
+    "limits",
 ];
 
 /// Overrides from the command line.
@@ -335,6 +366,12 @@ impl Config {
         })?;
         self.trusted_proxies()?;
         self.cors_origins()?;
+        if domain::Email::parse(&self.system_email_from).is_err() {
+            bail!(
+                "system_email_from = {:?} is not an email address (fix: e.g. \"no-reply@yourcompany.com\")",
+                self.system_email_from
+            );
+        }
         if domain::Email::parse(&self.first_owner_email).is_err() {
             bail!(
                 "first_owner_email = {:?} is not an email address (fix: e.g. \"you@yourcompany.com\")",

@@ -76,13 +76,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     if !config.public_base_url.is_empty() {
         state.auth.issuer = config.public_base_url.trim_end_matches('/').to_owned();
+        state.auth.public_base_url = config.public_base_url.clone();
     }
+    state.auth.signup_open = config.signup == crate::config::Signup::Open;
+    state.budgets = web::budget::Budgets {
+        per_api_key: config.limits.api_key_per_minute,
+        per_organisation: config.limits.organisation_per_minute,
+    };
+    state.auth.email_from = config.system_email_from.clone();
 
     let shutdown = CancellationToken::new();
     let worker_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
     let runner = tokio::spawn(engine::runner::run(
         engine.clone(),
         worker_id,
+        shutdown.child_token(),
+    ));
+
+    let budget_flusher = tokio::spawn(web::budget::run_flusher(
+        state.budget_counters.clone(),
+        store.clone(),
+        engine.clock.clone(),
         shutdown.child_token(),
     ));
 
@@ -127,6 +141,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .context("serving metrics")?;
     }
     runner.await.context("job runner")?;
+    budget_flusher.await.context("request budget flusher")?;
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -25,6 +25,10 @@ pub enum Exemption {
     /// The one confirmation of an opt-out: ignores quiet hours and suppression, since it goes to a
     /// person who has just been suppressed.
     OptOutConfirmation,
+    /// An email about the recipient's own Leadline account (password reset, invitation): to a
+    /// user, not a lead, so it ignores quiet hours and the organisation's lead suppression list.
+    /// Email only, never marketing.
+    AccountEmail,
 }
 
 /// Everything `decide` needs about one outbound message.
@@ -183,7 +187,7 @@ pub fn decide(ctx: &Context<'_>) -> Decision {
         }
         checked.push(Reason::of(
             rules::SUPPRESSION,
-            "on the suppression list; only the opt-out confirmation or a HELP answer may go",
+            "on the suppression list; only the opt-out confirmation, a HELP answer or an account email may go",
         ));
     } else {
         checked.push(Reason::of(
@@ -192,10 +196,19 @@ pub fn decide(ctx: &Context<'_>) -> Decision {
         ));
     }
 
+    if ctx.exemption == Exemption::AccountEmail && ctx.channel != Channel::Email {
+        return Decision::Block {
+            reasons: vec![Reason::of(
+                rules::ACCOUNT_EMAIL_IS_EMAIL,
+                "an account message can only be an email",
+            )],
+        };
+    }
     let exempt = match ctx.exemption {
         Exemption::None => None,
         Exemption::HelpAnswer => Some(rules::HELP_ANSWER),
         Exemption::OptOutConfirmation => Some(rules::OPT_OUT_CONFIRMATION),
+        Exemption::AccountEmail => Some(rules::ACCOUNT_EMAIL),
     };
     if let Some(check) = exempt {
         if ctx.purpose == Purpose::Marketing {
@@ -206,10 +219,12 @@ pub fn decide(ctx: &Context<'_>) -> Decision {
                 )],
             };
         }
-        checked.push(Reason::of(
-            check,
-            "answers the person's own message: quiet hours do not apply",
-        ));
+        let why = if ctx.exemption == Exemption::AccountEmail {
+            "an email about the person's own account: quiet hours do not apply"
+        } else {
+            "answers the person's own message: quiet hours do not apply"
+        };
+        checked.push(Reason::of(check, why));
         return Decision::Send(permit(ctx, checked));
     }
 

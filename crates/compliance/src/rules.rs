@@ -120,6 +120,20 @@ pub const OPT_OUT_CONFIRMATION: Check = Check {
     source: "47 CFR 64.1200(a)(12)",
 };
 
+/// An email about the recipient's own account (a password reset they asked for, an invitation
+/// to join an organisation) goes at once: it is not a message to a lead, carries no marketing,
+/// and a reset that waits for morning locks the person out.
+pub const ACCOUNT_EMAIL: Check = Check {
+    id: "exemption.account_email",
+    source: "15 U.S.C. 7702(17) (transactional or relationship message; CAN-SPAM)",
+};
+
+/// An account message must be an email.
+pub const ACCOUNT_EMAIL_IS_EMAIL: Check = Check {
+    id: "exemption.account_email_channel",
+    source: "COMPLIANCE.md: texts follow the quiet-hour and consent rules without exception",
+};
+
 /// An exempt answer (HELP answer, opt-out confirmation) must carry no marketing.
 pub const EXEMPT_NOT_MARKETING: Check = Check {
     id: "exemption.not_marketing",

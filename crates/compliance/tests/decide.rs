@@ -604,3 +604,43 @@ fn an_impossible_combination_is_blocked() {
     assert_eq!(verdict(&decision), Verdict::Block);
     assert_eq!(reasons(&decision).last(), Some(&"no_allowed_window"));
 }
+
+#[test]
+fn account_emails_go_at_night_but_only_as_email_and_never_as_marketing() {
+    let location = of("+1 214 555 0199");
+    let sunday_night = local("2026-03-15 03:00[America/Chicago]");
+    let email = decide(&Context {
+        exemption: Exemption::AccountEmail,
+        channel: Channel::Email,
+        to: "olga@example.com",
+        suppressed: true,
+        purpose: Purpose::Transactional,
+        ..ctx(&location, sunday_night)
+    });
+    assert_eq!(verdict(&email), Verdict::Send);
+    assert_eq!(reasons(&email), ["suppression", "exemption.account_email"]);
+    let text = decide(&Context {
+        exemption: Exemption::AccountEmail,
+        channel: Channel::Sms,
+        purpose: Purpose::Transactional,
+        ..ctx(&location, local("2026-03-16 12:00[America/Chicago]"))
+    });
+    assert_eq!(verdict(&text), Verdict::Block);
+    assert_eq!(reasons(&text), ["exemption.account_email_channel"]);
+    let marketing = decide(&Context {
+        exemption: Exemption::AccountEmail,
+        channel: Channel::Email,
+        to: "olga@example.com",
+        purpose: Purpose::Marketing,
+        ..ctx(&location, local("2026-03-16 12:00[America/Chicago]"))
+    });
+    assert_eq!(verdict(&marketing), Verdict::Block);
+    // Without the exemption, the same email at night waits for the morning.
+    let ordinary = decide(&Context {
+        channel: Channel::Email,
+        to: "olga@example.com",
+        purpose: Purpose::Transactional,
+        ..ctx(&location, sunday_night)
+    });
+    assert!(matches!(verdict(&ordinary), Verdict::Defer(_)));
+}

@@ -13,6 +13,7 @@
 //! can help); everything the web layer calls returns [`EngineError`], whose variants map to
 //! HTTP statuses there.
 
+pub mod account;
 pub mod clock;
 pub mod dispatch;
 pub mod inbound;

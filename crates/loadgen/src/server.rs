@@ -59,6 +59,9 @@ impl Server {
             // No stray leadline.toml from the caller's directory.
             .current_dir(dir.path())
             .env("LEADLINE_LOG__LEVEL", "warn")
+            // A throughput benchmark from one key: no request budget.
+            .env("LEADLINE_LIMITS__API_KEY_PER_MINUTE", "0")
+            .env("LEADLINE_LIMITS__ORGANISATION_PER_MINUTE", "0")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -20,9 +20,10 @@ use store::codec::{
 use store::{
     ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, ClaimedJob, DbError, DbResult,
     IntakeOutcome, IntakeRequest, JobRecord, JobState, JobWaker, LeadQuery, Lease, Membership,
-    MessageQuery, NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOutbound,
-    NewRefreshToken, NewUser, OutboundResult, RefreshOutcome, SessionRecord, Store, TenantRecord,
-    TenantSettings, UserRecord, job_columns, lead_columns, message_columns,
+    MessageQuery, NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOneTimeToken,
+    NewOutbound, NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, OutboundResult,
+    RefreshOutcome, SessionRecord, Store, TenantRecord, TenantSettings, UserRecord, job_columns,
+    lead_columns, message_columns,
 };
 use uuid::Uuid;
 
@@ -235,6 +236,28 @@ impl Store for PostgresStore {
         tenant: Tenant,
     ) -> DbResult<std::collections::BTreeMap<String, String>> {
         self.get_tenant_secrets_impl(tenant).await
+    }
+
+    async fn create_one_time_token(&self, token: NewOneTimeToken) -> DbResult<()> {
+        self.create_one_time_token_impl(token).await
+    }
+
+    async fn find_one_time_token(
+        &self,
+        hash: &[u8],
+        kind: OneTimeKind,
+        at: Timestamp,
+    ) -> DbResult<Option<OneTimeToken>> {
+        self.find_one_time_token_impl(hash, kind, at).await
+    }
+
+    async fn redeem_one_time_token(
+        &self,
+        hash: &[u8],
+        kind: OneTimeKind,
+        at: Timestamp,
+    ) -> DbResult<Option<OneTimeToken>> {
+        self.redeem_one_time_token_impl(hash, kind, at).await
     }
 
     async fn create_user(&self, user: NewUser) -> DbResult<UserRecord> {

@@ -11,8 +11,9 @@ use store::codec_identity::{
     self, AuditRow, MembershipRow, SessionRow, UserRow, seal_audit, seal_session_ip, seal_user,
 };
 use store::{
-    AuditChain, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewRefreshToken, NewUser,
-    RefreshOutcome, SessionRecord, UserRecord, audit_columns, session_columns, user_columns,
+    AuditChain, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewOneTimeToken,
+    NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, RefreshOutcome, SessionRecord, UserRecord,
+    audit_columns, session_columns, user_columns,
 };
 use uuid::Uuid;
 
@@ -99,6 +100,84 @@ impl PostgresStore {
                 Ok((name, value))
             })
             .collect()
+    }
+
+    pub(crate) async fn create_one_time_token_impl(&self, token: NewOneTimeToken) -> DbResult<()> {
+        let email_ct = store::codec_identity::seal_token_email(&self.cipher, &token);
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                sqlx::query(concat!(
+                    "INSERT INTO one_time_tokens (token_hash, ",
+                    store::one_time_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"
+                ))
+                .bind(&token.token_hash)
+                .bind(token.id)
+                .bind(token.kind.as_str())
+                .bind(token.user_id.map(|u| u.as_uuid()))
+                .bind(token.tenant_id.map(|t| t.as_uuid()))
+                .bind(email_ct)
+                .bind(token.role.map(|r| r.as_str()))
+                .bind(token.created_by.map(|u| u.as_uuid()))
+                .bind(us(token.created_at))
+                .bind(us(token.expires_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn find_one_time_token_impl(
+        &self,
+        hash: &[u8],
+        kind: OneTimeKind,
+        at: Timestamp,
+    ) -> DbResult<Option<OneTimeToken>> {
+        sqlx::query_as::<_, store::codec_identity::OneTimeRow>(concat!(
+            "SELECT ",
+            store::one_time_columns!(),
+            " FROM one_time_tokens WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL \
+              AND expires_at > $3"
+        ))
+        .bind(hash)
+        .bind(kind.as_str())
+        .bind(us(at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    pub(crate) async fn redeem_one_time_token_impl(
+        &self,
+        hash: &[u8],
+        kind: OneTimeKind,
+        at: Timestamp,
+    ) -> DbResult<Option<OneTimeToken>> {
+        let hash = hash.to_vec();
+        let row = self
+            .in_tx(move |conn| {
+                Box::pin(async move {
+                    sqlx::query_as::<_, store::codec_identity::OneTimeRow>(concat!(
+                        "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 \
+                         AND kind = $3 AND used_at IS NULL AND expires_at > $4 RETURNING ",
+                        store::one_time_columns!()
+                    ))
+                    .bind(us(at))
+                    .bind(&hash)
+                    .bind(kind.as_str())
+                    .bind(us(at))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)
+                })
+            })
+            .await?;
+        row.map(|row| row.open(&self.cipher)).transpose()
     }
 
     pub(crate) async fn create_user_impl(&self, user: NewUser) -> DbResult<UserRecord> {

@@ -168,6 +168,67 @@ impl SessionRow {
     }
 }
 
+// ---- one-time tokens --------------------------------------------------------------------------
+
+fn token_email_aad(tenant: Option<Uuid>, id: Uuid) -> Aad<'static> {
+    Aad {
+        tenant: tenant.map_or(PLATFORM, TenantId::from_uuid),
+        column: "one_time_tokens.email",
+        row: id,
+    }
+}
+
+pub fn seal_token_email(cipher: &Cipher, token: &crate::NewOneTimeToken) -> Vec<u8> {
+    cipher.seal_str(
+        token.email.as_str(),
+        &token_email_aad(token.tenant_id.map(|t| t.as_uuid()), token.id),
+    )
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OneTimeRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub user_id: Option<Uuid>,
+    pub tenant_id: Option<Uuid>,
+    pub email_ct: Vec<u8>,
+    pub role: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[macro_export]
+macro_rules! one_time_columns {
+    () => {
+        "id, kind, user_id, tenant_id, email_ct, role, created_by, created_at, expires_at, used_at"
+    };
+}
+
+impl OneTimeRow {
+    pub fn open(self, cipher: &Cipher) -> DbResult<crate::OneTimeToken> {
+        let email = cipher.open_str(&self.email_ct, &token_email_aad(self.tenant_id, self.id))?;
+        Ok(crate::OneTimeToken {
+            id: self.id,
+            kind: crate::OneTimeKind::parse(&self.kind)
+                .ok_or_else(|| DbError::corrupt(format!("token kind {:?}", self.kind)))?,
+            user_id: self.user_id.map(UserId::from_uuid),
+            tenant_id: self.tenant_id.map(TenantId::from_uuid),
+            email: Email::parse(&email)
+                .map_err(|e| DbError::corrupt(format!("token email: {e}")))?,
+            role: self
+                .role
+                .map(|r| Role::parse(&r).ok_or_else(|| DbError::corrupt(format!("role {r:?}"))))
+                .transpose()?,
+            created_by: self.created_by.map(UserId::from_uuid),
+            created_at: ts(self.created_at)?,
+            expires_at: ts(self.expires_at)?,
+            used_at: ts_opt(self.used_at)?,
+        })
+    }
+}
+
 // ---- organisation secrets -------------------------------------------------------------------
 
 fn secret_column(name: &str) -> String {

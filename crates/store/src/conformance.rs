@@ -56,7 +56,8 @@ macro_rules! conformance_tests {
             rate_limit_windows_count_and_expire,
             audit_chains_link_entries_per_organisation,
             concurrent_audit_appends_keep_one_unbroken_chain,
-            organisation_secrets_are_sealed_per_organisation
+            organisation_secrets_are_sealed_per_organisation,
+            one_time_tokens_work_once_and_expire
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

@@ -187,3 +187,61 @@ impl AuditChain {
         }
     }
 }
+
+/// What a one-time token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneTimeKind {
+    PasswordReset,
+    Invitation,
+}
+
+impl OneTimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OneTimeKind::PasswordReset => "password_reset",
+            OneTimeKind::Invitation => "invitation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [OneTimeKind::PasswordReset, OneTimeKind::Invitation]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A single-use, expiring token sent by email: a password reset or an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOneTimeToken {
+    pub id: uuid::Uuid,
+    pub kind: OneTimeKind,
+    /// SHA-256 of the token; the token itself is only in the email.
+    pub token_hash: Vec<u8>,
+    /// The user a reset is for.
+    pub user_id: Option<UserId>,
+    /// The organisation an invitation is to.
+    pub tenant_id: Option<TenantId>,
+    /// Where it was sent (sealed at rest).
+    pub email: Email,
+    /// The role an invitation grants.
+    pub role: Option<Role>,
+    /// Who asked for it (the inviting admin), if anyone.
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A stored one-time token (without its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    pub id: uuid::Uuid,
+    pub kind: OneTimeKind,
+    pub user_id: Option<UserId>,
+    pub tenant_id: Option<TenantId>,
+    pub email: Email,
+    pub role: Option<Role>,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}

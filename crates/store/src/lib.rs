@@ -139,6 +139,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Revokes one session of `user`; `false` when they have no such live session.
     async fn revoke_session(&self, user: UserId, id: SessionId, at: Timestamp) -> DbResult<bool>;
 
+    // ---- one-time tokens -----------------------------------------------------------------
+
+    async fn create_one_time_token(&self, token: NewOneTimeToken) -> DbResult<()>;
+    /// The token of that hash and kind if it is unused and unexpired at `at`, without using it.
+    async fn find_one_time_token(
+        &self,
+        hash: &[u8],
+        kind: OneTimeKind,
+        at: Timestamp,
+    ) -> DbResult<Option<OneTimeToken>>;
+    /// Uses the token up, if it is unused and unexpired at `at`: one statement, so of two
+    /// concurrent redemptions exactly one gets it.
+    async fn redeem_one_time_token(
+        &self,
+        hash: &[u8],
+        kind: OneTimeKind,
+        at: Timestamp,
+    ) -> DbResult<Option<OneTimeToken>>;
+
     // ---- rate limits ---------------------------------------------------------------------
 
     /// Adds `n` (0 to only read) to the counter `key` of the window starting at `window_start`

@@ -203,6 +203,7 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
                     S::MIN_ROLE
                 )));
             }
+            spend(state, None, session.tenant)?;
             return Ok(Self {
                 tenant: session.tenant,
                 actor: Actor::User {
@@ -231,12 +232,42 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
             )));
         }
         state.key_usage.touch(state, record.id);
+        let tenant = Tenant::from_authenticated(record.tenant_id);
+        spend(state, Some(record.id), tenant)?;
         Ok(Self {
-            tenant: Tenant::from_authenticated(record.tenant_id),
+            tenant,
             actor: Actor::ApiKey(record.id),
             _scope: PhantomData,
         })
     }
+}
+
+/// Counts a request against the key's and the organisation's budgets: 429 with `Retry-After`
+/// past either.
+fn spend(state: &AppState, key: Option<ApiKeyId>, tenant: Tenant) -> Result<(), ApiError> {
+    let now = state.engine.clock.wall_now();
+    let counters = &state.budget_counters;
+    let limits = state.budgets;
+    let refused = key
+        .map(|k| counters.take(&format!("budget:key:{k}"), limits.per_api_key, now))
+        .transpose()
+        .and_then(|_| {
+            counters.take(
+                &format!("budget:org:{}", tenant.id()),
+                limits.per_organisation,
+                now,
+            )
+        });
+    refused.map_err(|retry| {
+        let mut e = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Request budget spent",
+        )
+        .detail("this key or organisation has used its requests for this minute");
+        e.retry_after = Some(u64::try_from(retry.as_secs().max(1)).unwrap_or(1));
+        e
+    })
 }
 
 /// The client's address: the peer's, or, when the peer is a configured trusted proxy, the

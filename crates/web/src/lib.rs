@@ -6,6 +6,7 @@
 //! is problem+json ([`error`]).
 
 pub mod auth;
+pub mod budget;
 pub mod error;
 pub mod extract;
 mod middleware;
@@ -50,6 +51,13 @@ pub struct AuthSettings {
     pub refresh_ttl: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Whether anyone may create an organisation (`signup = "open"`); otherwise users join by
+    /// invitation.
+    pub signup_open: bool,
+    /// The sender of account emails (password resets, invitations).
+    pub email_from: String,
+    /// The public address, for links in account emails (empty: the links are left out).
+    pub public_base_url: String,
 }
 
 impl Default for AuthSettings {
@@ -60,6 +68,9 @@ impl Default for AuthSettings {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 86_400),
             trusted_proxies: Vec::new(),
+            signup_open: false,
+            email_from: "no-reply@leadline.invalid".to_owned(),
+            public_base_url: String::new(),
         }
     }
 }
@@ -87,6 +98,9 @@ pub struct AppState {
     /// When set, `/metrics` on the public listener answers to this bearer token.
     pub metrics_token: Option<SecretString>,
     pub key_usage: Arc<auth::KeyUsage>,
+    /// Request budgets per API key and organisation, and this process's counts against them.
+    pub budgets: budget::Budgets,
+    pub budget_counters: Arc<budget::BudgetCounters>,
     /// How long a request may take before it is answered 408.
     pub request_timeout: Duration,
 }
@@ -102,6 +116,8 @@ impl AppState {
             prometheus: None,
             metrics_token: None,
             key_usage: Arc::default(),
+            budgets: budget::Budgets::default(),
+            budget_counters: Arc::default(),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -235,6 +251,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::logout))
         .routes(routes!(routes::auth::change_password))
+        .routes(routes!(routes::accounts::forgot_password))
+        .routes(routes!(routes::accounts::reset_password))
+        .routes(routes!(routes::accounts::invite))
+        .routes(routes!(routes::accounts::accept_invitation))
+        .routes(routes!(routes::accounts::signup))
         .routes(routes!(routes::auth::list_sessions))
         .routes(routes!(routes::auth::revoke_session))
         .routes(routes!(routes::audit::list))

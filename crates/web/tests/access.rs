@@ -424,3 +424,112 @@ async fn cross_origin_calls_only_from_configured_origins() {
         .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn request_budgets_hold_per_key_and_per_organisation() {
+    let app = common::spawn_app_with(common::Options {
+        budgets: web::budget::Budgets {
+            per_api_key: 3,
+            per_organisation: 5,
+        },
+        ..common::Options::default()
+    })
+    .await;
+    let org = app.org("Acme").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.get(&org, "/api/v1/leads")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let res = app.get(&org, "/api/v1/leads").send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body = common::problem(res).await;
+    assert_eq!(body["type"], "/problems/rate-limited");
+
+    // A second key of the same organisation has its own budget, but shares the organisation's.
+    let second = common::Org {
+        id: org.id,
+        key: {
+            let generated = crypto::generate_api_key();
+            app.store
+                .create_api_key(
+                    domain::Tenant::from_authenticated(org.id),
+                    store::NewApiKey {
+                        id: domain::ApiKeyId::new(),
+                        name: "second".into(),
+                        prefix: generated.prefix.clone(),
+                        hash: generated.hash.to_vec(),
+                        scopes: vec!["leads:read".into()],
+                        created_at: app.engine.clock.now(),
+                    },
+                )
+                .await
+                .unwrap();
+            generated.secret
+        },
+    };
+    // The organisation has spent 3 (the refused one does not count): 2 more, then refused.
+    for _ in 0..2 {
+        assert_eq!(
+            app.get(&second, "/api/v1/leads")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        app.get(&second, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // Another organisation is untouched.
+    let other = app.org("Other").await;
+    assert_eq!(
+        app.get(&other, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn request_budgets_are_shared_between_instances() {
+    // Two processes' counters on one database.
+    let app = common::spawn_app().await;
+    let a = web::budget::BudgetCounters::default();
+    let b = web::budget::BudgetCounters::default();
+    let now: jiff::Timestamp = "2026-03-04T18:00:10Z".parse().unwrap();
+    for _ in 0..4 {
+        assert!(a.take("budget:key:k", 5, now).is_ok());
+    }
+    assert!(
+        b.take("budget:key:k", 5, now).is_ok(),
+        "b has not heard from a yet"
+    );
+    a.flush(app.store.as_ref(), now).await;
+    b.flush(app.store.as_ref(), now).await;
+    assert!(
+        b.take("budget:key:k", 5, now).is_err(),
+        "after sharing, both know 5 are spent"
+    );
+    a.flush(app.store.as_ref(), now).await;
+    assert!(a.take("budget:key:k", 5, now).is_err());
+}

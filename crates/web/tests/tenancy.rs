@@ -19,6 +19,11 @@ const PASSWORD: &str = "correct horse battery staple";
 /// Every authenticated route, with the case below that covers it.
 const CASES: &[(&str, &str, &str)] = &[
     (
+        "post",
+        "/api/v1/invitations",
+        "invitations_join_only_the_inviting_organisation",
+    ),
+    (
         "get",
         "/api/v1/settings",
         "settings_are_the_organisations_own",
@@ -395,6 +400,56 @@ async fn settings_are_the_organisations_own() {
     assert_eq!(seen_by_a["secrets"]["tax_id"]["set"], false);
     let seen_by_b = json_of(app.get(&b, "/api/v1/settings").send().await.unwrap()).await;
     assert_eq!(seen_by_b["business_name"], "Beta Plumbing & Heating");
+}
+
+#[tokio::test]
+async fn invitations_join_only_the_inviting_organisation() {
+    let (app, a, b, _lead) = two_orgs().await;
+    let beta = app.session("owner@beta.test", PASSWORD).await;
+    let res = app
+        .with_bearer(
+            Method::POST,
+            "/api/v1/invitations",
+            beta["access_token"].as_str().unwrap(),
+        )
+        .json(&json!({ "email": "new.hire@example.com", "role": "agent" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let email = app.provider.sent().pop().unwrap();
+    let token = email
+        .body
+        .lines()
+        .find(|l| l.len() == 43)
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/invitations/accept", app.base))
+        .json(&json!({ "token": token, "password": "a new hire's passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let joined: Value = res.json().await.unwrap();
+    assert_eq!(joined["organisation_id"], b.id.to_string());
+    assert_ne!(joined["organisation_id"], a.id.to_string());
+    let res = app
+        .with_bearer(
+            Method::GET,
+            "/api/v1/leads",
+            joined["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let leads: Value = res.json().await.unwrap();
+    assert_eq!(
+        leads["data"].as_array().unwrap().len(),
+        0,
+        "none of A's leads"
+    );
 }
 
 #[tokio::test]

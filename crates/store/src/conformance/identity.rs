@@ -459,3 +459,80 @@ pub async fn organisation_secrets_are_sealed_per_organisation(store: S) {
     );
     assert!(store.get_tenant_secrets(b).await.unwrap().is_empty());
 }
+
+fn one_time(tenant: Option<Tenant>, kind: OneTimeKind, secret: &str) -> NewOneTimeToken {
+    NewOneTimeToken {
+        id: uuid::Uuid::now_v7(),
+        kind,
+        token_hash: hash(secret),
+        user_id: None,
+        tenant_id: tenant.map(|t| t.id()),
+        email: email("Invitee@Example.com"),
+        role: Some(Role::Agent),
+        created_by: None,
+        created_at: t0(),
+        expires_at: t0() + secs(3600),
+    }
+}
+
+pub async fn one_time_tokens_work_once_and_expire(store: S) {
+    let a = tenant(&store, "A").await;
+    let invite = one_time(Some(a), OneTimeKind::Invitation, "invite");
+    store.create_one_time_token(invite.clone()).await.unwrap();
+    let now = t0() + secs(60);
+    let found = store
+        .find_one_time_token(&hash("invite"), OneTimeKind::Invitation, now)
+        .await
+        .unwrap()
+        .expect("an unused token is found");
+    assert_eq!(found.email, email("invitee@example.com"));
+    assert_eq!(
+        (found.role, found.tenant_id),
+        (Some(Role::Agent), Some(a.id()))
+    );
+    assert!(
+        store
+            .find_one_time_token(&hash("invite"), OneTimeKind::PasswordReset, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a token works only for its own kind"
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem_one_time_token(&hash("invite"), OneTimeKind::Invitation, now)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for task in tasks {
+        if let Some(t) = task.await.unwrap() {
+            assert_eq!(t.used_at, Some(now));
+            redeemed += 1;
+        }
+    }
+    assert_eq!(redeemed, 1, "exactly one redemption wins");
+    assert!(
+        store
+            .find_one_time_token(&hash("invite"), OneTimeKind::Invitation, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let reset = one_time(None, OneTimeKind::PasswordReset, "reset");
+    store.create_one_time_token(reset).await.unwrap();
+    let late = t0() + secs(3601);
+    assert!(
+        store
+            .redeem_one_time_token(&hash("reset"), OneTimeKind::PasswordReset, late)
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired token does not work"
+    );
+}

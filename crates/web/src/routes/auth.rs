@@ -67,7 +67,7 @@ fn invalid_credentials() -> ApiError {
     e
 }
 
-fn too_many(retry_after: SignedDuration) -> ApiError {
+pub(crate) fn too_many(retry_after: SignedDuration) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate-limited",
@@ -79,7 +79,7 @@ fn too_many(retry_after: SignedDuration) -> ApiError {
 }
 
 /// The start of the window `now` falls in, and its end.
-fn window(now: Timestamp, length: SignedDuration) -> (Timestamp, Timestamp) {
+pub(crate) fn window(now: Timestamp, length: SignedDuration) -> (Timestamp, Timestamp) {
     let len = length.as_secs().max(1);
     let start = now.as_second() - now.as_second().rem_euclid(len);
     let start = Timestamp::from_second(start).unwrap_or(now);
@@ -87,7 +87,11 @@ fn window(now: Timestamp, length: SignedDuration) -> (Timestamp, Timestamp) {
 }
 
 /// The counter keys of a sign-in: the email's and the address's, keyed hashes (no PII in keys).
-fn login_keys(state: &AppState, email: &Email, ip: Option<IpAddr>) -> (String, Option<String>) {
+pub(crate) fn login_keys(
+    state: &AppState,
+    email: &Email,
+    ip: Option<IpAddr>,
+) -> (String, Option<String>) {
     let email_key = format!(
         "login-fail:email:{}",
         hex::encode(state.cipher.sign("rate-limit", email.as_str().as_bytes()))
@@ -101,7 +105,7 @@ fn login_keys(state: &AppState, email: &Email, ip: Option<IpAddr>) -> (String, O
     (email_key, ip_key)
 }
 
-fn user_agent(headers: &HeaderMap) -> String {
+pub(crate) fn user_agent(headers: &HeaderMap) -> String {
     let ua = headers
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -218,7 +222,7 @@ pub async fn login(
             detail: serde_json::json!({}),
         })
         .await?;
-    tokens(
+    issue_tokens(
         &state,
         &user,
         tenant,
@@ -234,7 +238,7 @@ fn refresh_ttl(state: &AppState) -> SignedDuration {
     SignedDuration::try_from(state.auth.refresh_ttl).unwrap_or(SignedDuration::from_hours(720))
 }
 
-fn tokens(
+pub(crate) fn issue_tokens(
     state: &AppState,
     user: &UserRecord,
     tenant: Tenant,
@@ -325,7 +329,7 @@ pub async fn refresh(
                 .get_membership(tenant, user.id)
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
-            tokens(
+            issue_tokens(
                 &state,
                 &user,
                 tenant,

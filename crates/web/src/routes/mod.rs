@@ -1,5 +1,6 @@
 //! The API's handlers, one module per resource.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

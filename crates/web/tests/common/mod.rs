@@ -33,6 +33,8 @@ pub struct Options {
     pub metrics_token: Option<&'static str>,
     pub cors_origins: Vec<&'static str>,
     pub hsts: bool,
+    pub signup_open: bool,
+    pub budgets: web::budget::Budgets,
 }
 
 impl Default for Options {
@@ -42,6 +44,8 @@ impl Default for Options {
             metrics_token: None,
             cors_origins: Vec::new(),
             hsts: false,
+            signup_open: false,
+            budgets: web::budget::Budgets::default(),
         }
     }
 }
@@ -82,6 +86,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     state.metrics_token = options
         .metrics_token
         .map(|t| secrecy::SecretString::from(t.to_owned()));
+    state.auth.signup_open = options.signup_open;
+    state.budgets = options.budgets;
     state.http = web::HttpSecurity {
         cors_origins: options
             .cors_origins
@@ -199,6 +205,24 @@ impl TestApp {
         let res = self.login(email, password).await;
         assert_eq!(res.status(), 200);
         res.json().await.unwrap()
+    }
+
+    /// The single-use code in the last email the sandbox sent to `to`.
+    pub fn emailed_code(&self, to: &str) -> String {
+        let email = self
+            .provider
+            .sent()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to)
+            .expect("an email was sent");
+        email
+            .body
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 43 && !l.contains(' '))
+            .expect("the email carries a code")
+            .to_owned()
     }
 
     /// A request with a bearer credential (API key or access token).

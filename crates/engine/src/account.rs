@@ -1,0 +1,65 @@
+//! Emails about a user's own account (password resets, invitations).
+//!
+//! They go to users, not leads: compliance decides them with the account-email exemption (no
+//! quiet hours, never marketing, email only), and they are not recorded as messages, because
+//! they carry single-use tokens that no organisation member should be able to read back.
+
+use compliance::{Context, Decision, Exemption, decide, locate};
+use domain::{Channel, Email, MessageId, Purpose};
+use providers::{OutboundEmail, ProviderError};
+
+use crate::Engine;
+
+/// Why an account email did not go.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountEmailError {
+    #[error("compliance refused the account email: {0}")]
+    Refused(String),
+    #[error("the email provider failed: {0}")]
+    Provider(#[from] ProviderError),
+}
+
+impl Engine {
+    /// Sends one account email now.
+    #[tracing::instrument(skip_all, fields(to = %to.masked()))]
+    pub async fn send_account_email(
+        &self,
+        from: &str,
+        to: &Email,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), AccountEmailError> {
+        let location = locate(None, None);
+        let decision = decide(&Context {
+            now: self.clock.now(),
+            channel: Channel::Email,
+            purpose: Purpose::Transactional,
+            to: to.as_str(),
+            suppressed: false,
+            location: &location,
+            exemption: Exemption::AccountEmail,
+        });
+        let permit = match decision {
+            Decision::Send(permit) => permit,
+            Decision::Defer { reasons, .. } | Decision::Block { reasons } => {
+                let rules: Vec<_> = reasons.iter().map(|r| r.rule).collect();
+                return Err(AccountEmailError::Refused(rules.join(", ")));
+            }
+        };
+        self.email
+            .send_email(
+                &permit,
+                &OutboundEmail {
+                    message_id: MessageId::new(),
+                    from: from.to_owned(),
+                    to: to.as_str().to_owned(),
+                    subject: subject.to_owned(),
+                    text: text.to_owned(),
+                    headers: Vec::new(),
+                },
+            )
+            .await?;
+        tracing::info!("account email sent");
+        Ok(())
+    }
+}
