@@ -180,6 +180,20 @@ impl PostgresStore {
         row.map(|row| row.open(&self.cipher)).transpose()
     }
 
+    pub(crate) async fn purge_rate_limits_impl(&self, before: Timestamp) -> DbResult<u64> {
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM rate_limits WHERE expires_at < $1")
+                    .bind(us(before))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
     pub(crate) async fn create_user_impl(&self, user: NewUser) -> DbResult<UserRecord> {
         let sealed = seal_user(&self.cipher, &user);
         let record = UserRecord {

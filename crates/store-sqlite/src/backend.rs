@@ -363,6 +363,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn purge_rate_limits(&self, before: Timestamp) -> DbResult<u64> {
+        self.purge_rate_limits_impl(before).await
+    }
+
     async fn append_audit(&self, entry: NewAuditEntry) -> DbResult<AuditEntry> {
         self.append_audit_impl(entry).await
     }

@@ -170,6 +170,21 @@ impl SqliteStore {
         row.map(|row| row.open(&self.cipher)).transpose()
     }
 
+    pub(crate) async fn purge_rate_limits_impl(&self, before: Timestamp) -> DbResult<u64> {
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM rate_limits WHERE expires_at < ?")
+                        .bind(us(before))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
+    }
+
     pub(crate) async fn create_user_impl(&self, user: NewUser) -> DbResult<UserRecord> {
         let sealed = seal_user(&self.cipher, &user);
         let record = UserRecord {

@@ -171,6 +171,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         n: i64,
     ) -> DbResult<i64>;
 
+    /// Removes rate-limit windows that ended before `before`; returns how many.
+    async fn purge_rate_limits(&self, before: Timestamp) -> DbResult<u64>;
+
     // ---- audit log -----------------------------------------------------------------------
 
     /// Appends an entry to its chain (the organisation's, or the platform's), linking it to the

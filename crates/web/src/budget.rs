@@ -119,7 +119,12 @@ impl BudgetCounters {
     }
 }
 
-/// Flushes `counters` every second until `shutdown`.
+/// How often ended rate-limit windows are purged from the database.
+const PURGE_EVERY: u32 = 300;
+
+/// Flushes `counters` every second until `shutdown`, and every five minutes purges the shared
+/// rate-limit windows (budgets, sign-in limits) that have ended, so keys never seen again do not
+/// accumulate. Every instance purges; the deletes are idempotent.
 pub async fn run_flusher(
     counters: Arc<BudgetCounters>,
     store: Arc<dyn store::Store>,
@@ -128,9 +133,20 @@ pub async fn run_flusher(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u32 = 0;
     loop {
         tokio::select! {
-            _ = tick.tick() => counters.flush(store.as_ref(), clock.wall_now()).await,
+            _ = tick.tick() => {
+                counters.flush(store.as_ref(), clock.wall_now()).await;
+                ticks = ticks.wrapping_add(1);
+                if ticks % PURGE_EVERY == 0 {
+                    match store.purge_rate_limits(clock.wall_now()).await {
+                        Ok(n) if n > 0 => tracing::debug!(purged = n, "ended rate-limit windows purged"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "purging rate-limit windows"),
+                    }
+                }
+            }
             () = shutdown.cancelled() => {
                 counters.flush(store.as_ref(), clock.wall_now()).await;
                 return;
