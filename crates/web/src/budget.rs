@@ -139,7 +139,7 @@ pub async fn run_flusher(
             _ = tick.tick() => {
                 counters.flush(store.as_ref(), clock.wall_now()).await;
                 ticks = ticks.wrapping_add(1);
-                if ticks % PURGE_EVERY == 0 {
+                if ticks.is_multiple_of(PURGE_EVERY) {
                     match store.purge_rate_limits(clock.wall_now()).await {
                         Ok(n) if n > 0 => tracing::debug!(purged = n, "ended rate-limit windows purged"),
                         Ok(_) => {}
