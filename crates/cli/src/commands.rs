@@ -42,6 +42,76 @@ pub async fn org_create(config: &Config, name: &str, json: bool) -> anyhow::Resu
     Ok(())
 }
 
+pub async fn org_list(config: &Config, json: bool) -> anyhow::Result<()> {
+    let ring = open_key_ring(config)?;
+    let store = open_store(config, ring.cipher).await?;
+    let orgs = store.list_tenants().await?;
+    if json {
+        let list: Vec<_> = orgs
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "id": o.id,
+                    "name": o.name,
+                    "created_at": o.created_at,
+                    "suspended_at": o.suspended_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for o in &orgs {
+            let state = if o.suspended_at.is_some() {
+                "suspended"
+            } else {
+                "active"
+            };
+            println!("{}  {state:9}  {}", o.id, o.name);
+        }
+    }
+    Ok(())
+}
+
+/// Suspends or resumes an organisation, and records it in the platform's audit chain.
+pub async fn org_suspend(config: &Config, id: &str, suspend: bool) -> anyhow::Result<()> {
+    let id: TenantId = id
+        .parse()
+        .with_context(|| format!("{id:?} is not an organisation id"))?;
+    let ring = open_key_ring(config)?;
+    let store = open_store(config, ring.cipher).await?;
+    let now = domain::clock::wall_clock_now();
+    match store.set_tenant_suspended(id, suspend.then_some(now)).await {
+        Ok(()) => {}
+        Err(store::DbError::NotFound) => bail!("no organisation with id {id}"),
+        Err(e) => return Err(e.into()),
+    }
+    let action = if suspend {
+        "organisation.suspend"
+    } else {
+        "organisation.resume"
+    };
+    store
+        .append_audit(store::NewAuditEntry {
+            id: domain::AuditId::new(),
+            tenant_id: None,
+            at: now,
+            actor_kind: store::ActorKind::Operator,
+            actor_id: "cli".to_owned(),
+            action: action.to_owned(),
+            target_kind: "organisation".to_owned(),
+            target_id: id.to_string(),
+            ip: None,
+            correlation_id: String::new(),
+            detail: serde_json::json!({}),
+        })
+        .await?;
+    println!(
+        "Organisation {id} is {}.",
+        if suspend { "suspended" } else { "active again" }
+    );
+    Ok(())
+}
+
 /// The settings a new organisation starts with: its name as the business name, the configured
 /// default region.
 pub fn org_settings(config: &Config, name: &str) -> TenantSettings {

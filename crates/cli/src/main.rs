@@ -88,6 +88,21 @@ enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List every organisation, with whether it is suspended.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend an organisation: its API keys and members are refused; its data is kept.
+    Suspend {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Lift a suspension.
+    Resume {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +201,15 @@ fn main() -> ExitCode {
             Command::Org {
                 command: OrgCommand::Create { name, json },
             } => commands::org_create(&config, &name, json).await,
+            Command::Org {
+                command: OrgCommand::List { json },
+            } => commands::org_list(&config, json).await,
+            Command::Org {
+                command: OrgCommand::Suspend { id },
+            } => commands::org_suspend(&config, &id, true).await,
+            Command::Org {
+                command: OrgCommand::Resume { id },
+            } => commands::org_suspend(&config, &id, false).await,
             Command::ApiKey {
                 command:
                     ApiKeyCommand::Create {

@@ -142,6 +142,28 @@ fn organisations_and_keys_from_the_command_line() {
         String::from_utf8_lossy(&verify.stderr)
     );
     assert!(String::from_utf8_lossy(&verify.stdout).contains("1 entries in 1 chains verified"));
+
+    // The operator suspends and resumes the organisation; both are in the platform's chain.
+    let suspend = leadline(dir.path(), &["org", "suspend", id]);
+    assert!(
+        suspend.status.success(),
+        "{}",
+        String::from_utf8_lossy(&suspend.stderr)
+    );
+    let list = json(&leadline(dir.path(), &["org", "list", "--json"]));
+    assert_eq!(list[0]["id"], id);
+    assert!(list[0]["suspended_at"].is_string());
+    let resume = leadline(dir.path(), &["org", "resume", id]);
+    assert!(resume.status.success());
+    let list = json(&leadline(dir.path(), &["org", "list", "--json"]));
+    assert!(list[0]["suspended_at"].is_null());
+    let unknown = leadline(
+        dir.path(),
+        &["org", "suspend", "01a203e8-0f02-773d-af22-5b50101bd3cb"],
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no organisation"));
+    let verify = leadline(dir.path(), &["audit", "verify"]);
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("3 entries in 2 chains verified"));
 }
 
 #[test]

@@ -86,6 +86,7 @@ impl Store for PostgresStore {
             name: name.to_owned(),
             settings: settings.clone(),
             created_at: at,
+            suspended_at: None,
         };
         sqlx::query("INSERT INTO tenants (id, name, settings, created_at) VALUES ($1, $2, $3, $4)")
             .bind(record.id.as_uuid())
@@ -100,7 +101,7 @@ impl Store for PostgresStore {
 
     async fn get_tenant(&self, id: TenantId) -> DbResult<Option<TenantRecord>> {
         sqlx::query_as::<_, TenantRow>(
-            "SELECT id, name, settings, created_at FROM tenants WHERE id = $1",
+            "SELECT id, name, settings, created_at, suspended_at FROM tenants WHERE id = $1",
         )
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
@@ -112,7 +113,7 @@ impl Store for PostgresStore {
 
     async fn list_tenants(&self) -> DbResult<Vec<TenantRecord>> {
         sqlx::query_as::<_, TenantRow>(
-            "SELECT id, name, settings, created_at FROM tenants ORDER BY id",
+            "SELECT id, name, settings, created_at, suspended_at FROM tenants ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await
@@ -165,13 +166,15 @@ impl Store for PostgresStore {
             created_at: key.created_at,
             last_used_at: None,
             revoked_at: None,
+            tenant_suspended: false,
         })
     }
 
     async fn find_api_key_by_prefix(&self, prefix: &str) -> DbResult<Option<ApiKeyRecord>> {
         sqlx::query_as::<_, ApiKeyRow>(
-            "SELECT id, tenant_id, name, prefix, hash, scopes, created_at, last_used_at, revoked_at \
-             FROM api_keys WHERE prefix = $1",
+            "SELECT k.id, k.tenant_id, k.name, k.prefix, k.hash, k.scopes, k.created_at, \
+             k.last_used_at, k.revoked_at, t.suspended_at IS NOT NULL AS tenant_suspended \
+             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1",
         )
         .bind(prefix)
         .fetch_optional(&self.pool)
@@ -258,6 +261,10 @@ impl Store for PostgresStore {
         at: Timestamp,
     ) -> DbResult<Option<OneTimeToken>> {
         self.redeem_one_time_token_impl(hash, kind, at).await
+    }
+
+    async fn set_tenant_suspended(&self, id: TenantId, at: Option<Timestamp>) -> DbResult<()> {
+        self.set_tenant_suspended_impl(id, at).await
     }
 
     async fn create_user(&self, user: NewUser) -> DbResult<UserRecord> {

@@ -194,6 +194,29 @@ impl PostgresStore {
         .await
     }
 
+    pub(crate) async fn set_tenant_suspended_impl(
+        &self,
+        id: domain::TenantId,
+        at: Option<Timestamp>,
+    ) -> DbResult<()> {
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE tenants SET suspended_at = $1 WHERE id = $2")
+                    .bind(at.map(us))
+                    .bind(id.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    Err(DbError::NotFound)
+                } else {
+                    Ok(())
+                }
+            })
+        })
+        .await
+    }
+
     pub(crate) async fn create_user_impl(&self, user: NewUser) -> DbResult<UserRecord> {
         let sealed = seal_user(&self.cipher, &user);
         let record = UserRecord {

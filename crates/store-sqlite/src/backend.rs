@@ -63,6 +63,7 @@ impl Store for SqliteStore {
             name: name.to_owned(),
             settings: settings.clone(),
             created_at: at,
+            suspended_at: None,
         };
         let (id, name, json) = (
             record.id.as_uuid(),
@@ -91,7 +92,7 @@ impl Store for SqliteStore {
 
     async fn get_tenant(&self, id: TenantId) -> DbResult<Option<TenantRecord>> {
         sqlx::query_as::<_, TenantRow>(
-            "SELECT id, name, settings, created_at FROM tenants WHERE id = ?",
+            "SELECT id, name, settings, created_at, suspended_at FROM tenants WHERE id = ?",
         )
         .bind(id.as_uuid())
         .fetch_optional(&self.read)
@@ -103,7 +104,7 @@ impl Store for SqliteStore {
 
     async fn list_tenants(&self) -> DbResult<Vec<TenantRecord>> {
         sqlx::query_as::<_, TenantRow>(
-            "SELECT id, name, settings, created_at FROM tenants ORDER BY id",
+            "SELECT id, name, settings, created_at, suspended_at FROM tenants ORDER BY id",
         )
         .fetch_all(&self.read)
         .await
@@ -149,6 +150,7 @@ impl Store for SqliteStore {
             created_at: key.created_at,
             last_used_at: None,
             revoked_at: None,
+            tenant_suspended: false,
         };
         let t = tenant.id().as_uuid();
         self.writer
@@ -177,8 +179,9 @@ impl Store for SqliteStore {
 
     async fn find_api_key_by_prefix(&self, prefix: &str) -> DbResult<Option<ApiKeyRecord>> {
         sqlx::query_as::<_, ApiKeyRow>(
-            "SELECT id, tenant_id, name, prefix, hash, scopes, created_at, last_used_at, revoked_at \
-             FROM api_keys WHERE prefix = ?",
+            "SELECT k.id, k.tenant_id, k.name, k.prefix, k.hash, k.scopes, k.created_at, \
+             k.last_used_at, k.revoked_at, t.suspended_at IS NOT NULL AS tenant_suspended \
+             FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?",
         )
         .bind(prefix)
         .fetch_optional(&self.read)
@@ -274,6 +277,10 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> DbResult<Option<OneTimeToken>> {
         self.redeem_one_time_token_impl(hash, kind, at).await
+    }
+
+    async fn set_tenant_suspended(&self, id: TenantId, at: Option<Timestamp>) -> DbResult<()> {
+        self.set_tenant_suspended_impl(id, at).await
     }
 
     async fn create_user(&self, user: NewUser) -> DbResult<UserRecord> {

@@ -82,6 +82,7 @@ pub struct TenantRow {
     pub name: String,
     pub settings: String,
     pub created_at: i64,
+    pub suspended_at: Option<i64>,
 }
 
 impl TenantRow {
@@ -92,6 +93,7 @@ impl TenantRow {
             settings: serde_json::from_str::<TenantSettings>(&self.settings)
                 .map_err(|e| DbError::corrupt(format!("tenant settings: {e}")))?,
             created_at: ts(self.created_at)?,
+            suspended_at: ts_opt(self.suspended_at)?,
         })
     }
 }
@@ -114,6 +116,8 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    #[sqlx(default)]
+    pub tenant_suspended: bool,
 }
 
 impl ApiKeyRow {
@@ -129,6 +133,7 @@ impl ApiKeyRow {
             created_at: ts(self.created_at)?,
             last_used_at: ts_opt(self.last_used_at)?,
             revoked_at: ts_opt(self.revoked_at)?,
+            tenant_suspended: self.tenant_suspended,
         })
     }
 }

@@ -57,7 +57,8 @@ macro_rules! conformance_tests {
             audit_chains_link_entries_per_organisation,
             concurrent_audit_appends_keep_one_unbroken_chain,
             organisation_secrets_are_sealed_per_organisation,
-            one_time_tokens_work_once_and_expire
+            one_time_tokens_work_once_and_expire,
+            suspended_organisations_are_marked_and_their_keys_say_so
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

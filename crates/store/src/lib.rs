@@ -66,6 +66,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_api_keys(&self, tenant: Tenant) -> DbResult<Vec<ApiKeyRecord>>;
     async fn revoke_api_key(&self, tenant: Tenant, id: ApiKeyId, at: Timestamp) -> DbResult<()>;
 
+    /// Suspends (`Some(at)`) or resumes (`None`) an organisation. `NotFound` for an unknown id.
+    /// An operator's act: it takes the id, not a tenant scope.
+    async fn set_tenant_suspended(&self, id: TenantId, at: Option<Timestamp>) -> DbResult<()>;
     /// Sets (`Some`) or removes (`None`) secrets of the organisation, in one transaction. Each
     /// is sealed on its own, bound to the organisation and its name.
     async fn set_tenant_secrets(

@@ -13,6 +13,8 @@ pub struct TenantRecord {
     pub name: String,
     pub settings: TenantSettings,
     pub created_at: Timestamp,
+    /// A suspended organisation's keys and members are refused; its data is kept.
+    pub suspended_at: Option<Timestamp>,
 }
 
 impl TenantRecord {
@@ -103,6 +105,9 @@ pub struct ApiKeyRecord {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// Whether the key's organisation is suspended (read with the key, to refuse it at once).
+    #[serde(skip)]
+    pub tenant_suspended: bool,
 }
 
 /// A job to enqueue.

@@ -154,6 +154,15 @@ impl UserSession {
             .get_membership(tenant, user)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
+        let org = state
+            .engine
+            .store
+            .get_tenant(tenant.id())
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if org.suspended_at.is_some() {
+            return Err(ApiError::suspended());
+        }
         Ok(Self {
             tenant,
             user,
@@ -225,6 +234,9 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
             Some(r) if valid && r.revoked_at.is_none() => r,
             _ => return Err(ApiError::unauthorized()),
         };
+        if record.tenant_suspended {
+            return Err(ApiError::suspended());
+        }
         if !record.scopes.iter().any(|s| s == S::NAME) {
             return Err(ApiError::forbidden(format!(
                 "this API key lacks the `{}` scope",

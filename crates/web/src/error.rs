@@ -144,6 +144,16 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").detail(detail)
     }
 
+    /// The organisation is suspended by the platform's operator.
+    pub fn suspended() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "organisation-suspended",
+            "The organisation is suspended",
+        )
+        .detail("contact the operator of this Leadline server")
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found")
     }

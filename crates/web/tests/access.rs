@@ -533,3 +533,57 @@ async fn request_budgets_are_shared_between_instances() {
     a.flush(app.store.as_ref(), now).await;
     assert!(a.take("budget:key:k", 5, now).is_err());
 }
+
+#[tokio::test]
+async fn a_suspended_organisation_is_refused_until_resumed() {
+    let app = common::spawn_app().await;
+    let org = app.org("Acme").await;
+    let other = app.org("Other").await;
+    app.member(
+        &org,
+        "owner@acme.test",
+        domain::Role::Owner,
+        "correct horse battery staple",
+    )
+    .await;
+    let session = app
+        .session("owner@acme.test", "correct horse battery staple")
+        .await;
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    app.store
+        .set_tenant_suspended(org.id, Some(app.engine.clock.now()))
+        .await
+        .unwrap();
+
+    let by_key = common::problem(app.get(&org, "/api/v1/leads").send().await.unwrap()).await;
+    assert_eq!(by_key["type"], "/problems/organisation-suspended");
+    let by_session = app
+        .with_bearer(reqwest::Method::GET, "/api/v1/leads", &access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_session.status(), 403);
+    let login = app
+        .login("owner@acme.test", "correct horse battery staple")
+        .await;
+    assert_eq!(login.status(), 403);
+    assert_eq!(
+        app.get(&other, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "others carry on"
+    );
+
+    app.store.set_tenant_suspended(org.id, None).await.unwrap();
+    assert_eq!(
+        app.get(&org, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

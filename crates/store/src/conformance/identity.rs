@@ -536,3 +536,54 @@ pub async fn one_time_tokens_work_once_and_expire(store: S) {
         "an expired token does not work"
     );
 }
+
+pub async fn suspended_organisations_are_marked_and_their_keys_say_so(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    for t in [a, b] {
+        store
+            .create_api_key(
+                t,
+                NewApiKey {
+                    id: domain::ApiKeyId::new(),
+                    name: "k".into(),
+                    prefix: format!("ll_{}", t.id().as_uuid().simple()),
+                    hash: vec![1; 32],
+                    scopes: vec!["leads:read".into()],
+                    created_at: t0(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let key_of = |t: Tenant| format!("ll_{}", t.id().as_uuid().simple());
+    store
+        .set_tenant_suspended(a.id(), Some(t0() + secs(5)))
+        .await
+        .unwrap();
+    let org = store.get_tenant(a.id()).await.unwrap().unwrap();
+    assert_eq!(org.suspended_at, Some(t0() + secs(5)));
+    let key = store
+        .find_api_key_by_prefix(&key_of(a))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(key.tenant_suspended);
+    let other = store
+        .find_api_key_by_prefix(&key_of(b))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!other.tenant_suspended, "only A is suspended");
+    store.set_tenant_suspended(a.id(), None).await.unwrap();
+    let key = store
+        .find_api_key_by_prefix(&key_of(a))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!key.tenant_suspended);
+    let missing = store
+        .set_tenant_suspended(domain::TenantId::new(), Some(t0()))
+        .await;
+    assert!(matches!(missing, Err(DbError::NotFound)), "{missing:?}");
+}

@@ -197,6 +197,13 @@ pub async fn login(
     }
     .ok_or_else(invalid_credentials)?;
     let tenant = Tenant::from_authenticated(membership.tenant_id);
+    if store
+        .get_tenant(tenant.id())
+        .await?
+        .is_none_or(|org| org.suspended_at.is_some())
+    {
+        return Err(ApiError::suspended());
+    }
     let session = SessionId::new();
     let refresh_token = crypto::random_token();
     let record = store
