@@ -241,6 +241,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_input_is_refused_without_panicking(input in ".{0,300}") {
+            let c = cipher();
+            proptest::prop_assert!(c.verify_jwt::<Claims>(&input, ISS, AUD).is_err());
+        }
+
+        #[test]
+        fn any_change_to_a_token_is_refused(at in 0usize..400, byte in proptest::num::u8::ANY) {
+            let c = cipher();
+            let token = c.sign_jwt(&claims(900)).unwrap();
+            let mut bytes = token.clone().into_bytes();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            if let Ok(changed) = String::from_utf8(bytes) {
+                // base64url's last character can carry unused bits: a change there may decode
+                // to the same bytes, and is then the same token.
+                let same = URL_SAFE_NO_PAD
+                    .decode(changed.rsplit('.').next().unwrap_or(""))
+                    .ok()
+                    == URL_SAFE_NO_PAD.decode(token.rsplit('.').next().unwrap_or("")).ok()
+                    && changed.rsplit_once('.').map(|p| p.0) == token.rsplit_once('.').map(|p| p.0);
+                if changed != token && !same {
+                    proptest::prop_assert!(c.verify_jwt::<Claims>(&changed, ISS, AUD).is_err());
+                }
+            }
+        }
+    }
+
     #[test]
     fn claims_without_exp_are_refused() {
         #[derive(Serialize)]

@@ -229,3 +229,120 @@ fn url_encode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_input_to_sign_in_and_settings_never_breaks_the_server() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    app.member(
+        &org,
+        "owner@acme.test",
+        domain::Role::Owner,
+        "correct horse battery staple",
+    )
+    .await;
+    let session = app
+        .session("owner@acme.test", "correct horse battery staple")
+        .await;
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let mut rng = fastrand::Rng::with_seed(0x5e55_1075);
+    let bodies: [(&str, Value); 8] = [
+        (
+            "/api/v1/auth/login",
+            json!({ "email": "owner@acme.test", "password": "guess" }),
+        ),
+        ("/api/v1/auth/refresh", json!({ "refresh_token": "x" })),
+        (
+            "/api/v1/auth/password/forgot",
+            json!({ "email": "owner@acme.test" }),
+        ),
+        (
+            "/api/v1/auth/password/reset",
+            json!({ "token": "x", "new_password": "a long new password" }),
+        ),
+        (
+            "/api/v1/auth/invitations/accept",
+            json!({ "token": "x", "password": "a long new password" }),
+        ),
+        (
+            "/api/v1/auth/signup",
+            json!({ "organisation_name": "X", "email": "x@example.com", "password": "a long password" }),
+        ),
+        (
+            "/api/v1/api-keys",
+            json!({ "name": "zapier", "scopes": ["leads:read"] }),
+        ),
+        (
+            "/api/v1/invitations",
+            json!({ "email": "new@example.com", "role": "agent" }),
+        ),
+    ];
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for i in 0..800 {
+        let res = match i % 4 {
+            0 | 1 => {
+                let (path, base) = &bodies[rng.usize(..bodies.len())];
+                let body = mutate(&mut rng, base.clone());
+                app.client
+                    .post(format!("{}{path}", app.base))
+                    .bearer_auth(&access)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+            2 => {
+                let body = mutate(
+                    &mut rng,
+                    json!({ "business_name": "Acme", "secrets": { "tax_id": "12-3456789" } }),
+                );
+                app.client
+                    .put(format!("{}/api/v1/settings", app.base))
+                    .bearer_auth(&access)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+            // A mangled access token: never accepted, never a 5xx.
+            _ => {
+                let mut bytes = access.clone().into_bytes();
+                mangle_bytes(&mut rng, &mut bytes);
+                let token = String::from_utf8_lossy(&bytes).into_owned();
+                let path =
+                    ["/api/v1/auth/sessions", "/api/v1/leads", "/api/v1/settings"][rng.usize(..3)];
+                let res = app
+                    .client
+                    .get(format!("{}{path}", app.base))
+                    .header("authorization", format!("Bearer {token}"))
+                    .send()
+                    .await;
+                match res {
+                    Ok(res) => {
+                        if token != access {
+                            assert!(
+                                res.status() == 401 || res.status() == 403,
+                                "a mangled token got {}",
+                                res.status()
+                            );
+                        }
+                        res
+                    }
+                    // A header value the client itself refuses to send.
+                    Err(_) => continue,
+                }
+            }
+        };
+        let status = res.status().as_u16();
+        *statuses.entry(status).or_default() += 1;
+        assert!(
+            status < 500,
+            "request {i} got {status}: {}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+    assert!(
+        statuses.keys().any(|s| (400..500).contains(s)),
+        "{statuses:?}"
+    );
+}
