@@ -4,19 +4,17 @@
 //! stored. Asking for a reset answers the same whether or not the email has an account.
 //! Signup is off unless `signup = "open"`.
 
-use std::net::IpAddr;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use domain::{Email, Role, SessionId, Tenant, Timestamp, UserId};
+use domain::{Email, Role, Tenant, Timestamp, UserId};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
-use store::{ActorKind, NewOneTimeToken, NewRefreshToken, OneTimeKind};
+use store::{ActorKind, NewOneTimeToken, OneTimeKind};
 
 use super::auth::{
-    LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP, LOGIN_WINDOW, TokenResponse, issue_tokens,
-    login_keys, password_problem, too_many, user_agent, window,
+    LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP, LOGIN_WINDOW, TokenResponse, login_keys,
+    password_problem, start_session, too_many, window,
 };
 use crate::auth::{ClientIp, UserSession};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -450,37 +448,6 @@ pub async fn accept_invitation(
         .await?;
     let response = start_session(&state, &user, tenant, role, &headers, ip, now).await?;
     Ok((StatusCode::CREATED, Json(response)))
-}
-
-/// Opens a session for `user` in `tenant` and issues its tokens.
-async fn start_session(
-    state: &AppState,
-    user: &store::UserRecord,
-    tenant: Tenant,
-    role: Role,
-    headers: &HeaderMap,
-    ip: Option<IpAddr>,
-    now: Timestamp,
-) -> ApiResult<TokenResponse> {
-    let session = SessionId::new();
-    let refresh_token = crypto::random_token();
-    let ttl =
-        SignedDuration::try_from(state.auth.refresh_ttl).unwrap_or(SignedDuration::from_hours(720));
-    state
-        .engine
-        .store
-        .create_session(NewRefreshToken {
-            session_id: session,
-            user_id: user.id,
-            tenant_id: tenant.id(),
-            token_hash: crypto::sha256(refresh_token.as_bytes()).to_vec(),
-            created_at: now,
-            expires_at: now + ttl,
-            user_agent: user_agent(headers),
-            ip: ip.map(|ip| ip.to_string()),
-        })
-        .await?;
-    issue_tokens(state, user, tenant, session, role, refresh_token, now)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

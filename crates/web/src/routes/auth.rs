@@ -204,41 +204,48 @@ pub async fn login(
     {
         return Err(ApiError::suspended());
     }
-    let session = SessionId::new();
-    let refresh_token = crypto::random_token();
-    let record = store
-        .create_session(NewRefreshToken {
-            session_id: session,
-            user_id: user.id,
-            tenant_id: tenant.id(),
-            token_hash: crypto::sha256(refresh_token.as_bytes()).to_vec(),
-            created_at: now,
-            expires_at: now + refresh_ttl(&state),
-            user_agent: user_agent(&headers),
-            ip: ip.map(|ip| ip.to_string()),
-        })
-        .await?;
+    let tokens = start_session(&state, &user, tenant, membership.role, &headers, ip, now).await?;
     state
         .audit(AuditEvent {
             tenant: Some(tenant.id()),
             actor: (ActorKind::User, user.id.to_string()),
             action: "auth.login",
             target_kind: "session",
-            target_id: record.id.to_string(),
+            target_id: tokens.session_id.to_string(),
             ip,
             detail: serde_json::json!({}),
         })
         .await?;
-    issue_tokens(
-        &state,
-        &user,
-        tenant,
-        session,
-        membership.role,
-        refresh_token,
-        now,
-    )
-    .map(Json)
+    Ok(Json(tokens))
+}
+
+/// Opens a session for `user` in `tenant` and issues its first tokens.
+pub(crate) async fn start_session(
+    state: &AppState,
+    user: &UserRecord,
+    tenant: Tenant,
+    role: domain::Role,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
+    now: Timestamp,
+) -> ApiResult<TokenResponse> {
+    let session = SessionId::new();
+    let refresh_token = crypto::random_token();
+    state
+        .engine
+        .store
+        .create_session(NewRefreshToken {
+            session_id: session,
+            user_id: user.id,
+            tenant_id: tenant.id(),
+            token_hash: crypto::sha256(refresh_token.as_bytes()).to_vec(),
+            created_at: now,
+            expires_at: now + refresh_ttl(state),
+            user_agent: user_agent(headers),
+            ip: ip.map(|ip| ip.to_string()),
+        })
+        .await?;
+    issue_tokens(state, user, tenant, session, role, refresh_token, now)
 }
 
 fn refresh_ttl(state: &AppState) -> SignedDuration {
