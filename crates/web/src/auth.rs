@@ -353,3 +353,34 @@ impl KeyUsage {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_is_an_api_scope_and_in_the_documented_matrix() {
+        let matrix = include_str!("../../../docs/security.md");
+        for (name, role) in scope::ALL {
+            assert!(
+                store::API_SCOPES.contains(name),
+                "{name} cannot be granted to an API key"
+            );
+            let row = matrix
+                .lines()
+                .find(|l| l.starts_with('|') && l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("{name} is missing from the matrix in docs/security.md"));
+            // Columns: permission, viewer, agent, manager, admin, owner.
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            for (i, r) in Role::ALL.iter().rev().enumerate() {
+                let allowed = cells[2 + i] == "yes";
+                assert_eq!(
+                    allowed,
+                    r.at_least(*role),
+                    "docs/security.md says {r} {} {name}",
+                    if allowed { "may" } else { "may not" }
+                );
+            }
+        }
+    }
+}
