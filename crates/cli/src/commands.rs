@@ -210,7 +210,7 @@ pub async fn user_create(
         .get_tenant(org)
         .await?
         .with_context(|| format!("no organisation with id {org}"))?;
-    if let Some(problem) = web::routes::auth::password_problem(&password, &email, &tenant.name) {
+    if let Some(problem) = web::routes::auth::password_problem(&password, &email, &[&tenant.name]) {
         bail!("the password {problem}");
     }
     let user = create_member(store.as_ref(), &tenant, email, role, &password, false).await?;

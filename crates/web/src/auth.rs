@@ -257,9 +257,13 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
 /// Counts a request against the key's and the organisation's budgets: 429 with `Retry-After`
 /// past either.
 fn spend(state: &AppState, key: Option<ApiKeyId>, tenant: Tenant) -> Result<(), ApiError> {
+    let limits = state.budgets;
+    if limits == crate::budget::Budgets::default() {
+        // Budgets off: nothing to count on the request path.
+        return Ok(());
+    }
     let now = state.engine.clock.wall_now();
     let counters = &state.budget_counters;
-    let limits = state.budgets;
     let refused = key
         .map(|k| counters.take(&format!("budget:key:{k}"), limits.per_api_key, now))
         .transpose()
@@ -271,14 +275,11 @@ fn spend(state: &AppState, key: Option<ApiKeyId>, tenant: Tenant) -> Result<(), 
             )
         });
     refused.map_err(|retry| {
-        let mut e = ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
+        ApiError::rate_limited(
             "Request budget spent",
+            "this key or organisation has used its requests for this minute",
+            retry,
         )
-        .detail("this key or organisation has used its requests for this minute");
-        e.retry_after = Some(u64::try_from(retry.as_secs().max(1)).unwrap_or(1));
-        e
     })
 }
 

@@ -144,6 +144,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed").detail(detail)
     }
 
+    /// 429 with `Retry-After` (at least one second) for a limit that resets in `retry_after`.
+    pub fn rate_limited(
+        title: &'static str,
+        detail: &str,
+        retry_after: jiff::SignedDuration,
+    ) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", title).detail(detail);
+        e.retry_after = Some(u64::try_from(retry_after.as_secs().max(1)).unwrap_or(1));
+        e
+    }
+
     /// The organisation is suspended by the platform's operator.
     pub fn suspended() -> Self {
         Self::new(

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use store::{ActorKind, NewOneTimeToken, OneTimeKind};
 
 use super::auth::{
-    LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP, LOGIN_WINDOW, TokenResponse, login_keys,
-    password_problem, start_session, too_many, window,
+    LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP, LOGIN_WINDOW, TokenResponse, limit_key,
+    login_keys, password_problem, start_session, too_many, window,
 };
 use crate::auth::{ClientIp, UserSession};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -29,13 +29,6 @@ pub const INVITATION_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
 const RESETS_PER_EMAIL_PER_HOUR: i64 = 3;
 /// Signups per client address per hour.
 const SIGNUPS_PER_IP_PER_HOUR: i64 = 3;
-
-fn keyed(state: &AppState, kind: &str, value: &str) -> String {
-    format!(
-        "{kind}:{}",
-        hex::encode(state.cipher.sign("rate-limit", value.as_bytes()))
-    )
-}
 
 /// Adds one to a counter of the hour and returns it.
 async fn count_hourly(state: &AppState, key: &str) -> ApiResult<(i64, SignedDuration)> {
@@ -88,7 +81,7 @@ pub async fn forgot_password(
     let email =
         Email::parse(&body.value.email).map_err(|e| ApiError::field("email", e.to_string()))?;
     let (per_email, _) =
-        count_hourly(&state, &keyed(&state, "reset:email", email.as_str())).await?;
+        count_hourly(&state, &limit_key(&state, "reset:email", email.as_str())).await?;
     if per_email > RESETS_PER_EMAIL_PER_HOUR {
         // Accepted and ignored: a flood of resets must not flood the inbox.
         return Ok(StatusCode::ACCEPTED);
@@ -183,16 +176,12 @@ pub async fn reset_password(
         .ok_or_else(invalid_token)?;
     let user_id = found.user_id.ok_or_else(invalid_token)?;
     let user = store.get_user(user_id).await?.ok_or_else(invalid_token)?;
+    let mut organisations = Vec::new();
     for m in store.list_memberships(user.id).await? {
-        let org = store.get_tenant(m.tenant_id).await?;
-        if let Some(problem) = org
-            .as_ref()
-            .and_then(|o| password_problem(&new_password, &user.email, &o.name))
-        {
-            return Err(ApiError::field("new_password", problem));
-        }
+        organisations.extend(store.get_tenant(m.tenant_id).await?.map(|o| o.name));
     }
-    if let Some(problem) = password_problem(&new_password, &user.email, "") {
+    let names: Vec<&str> = organisations.iter().map(String::as_str).collect();
+    if let Some(problem) = password_problem(&new_password, &user.email, &names) {
         return Err(ApiError::field("new_password", problem));
     }
     let new_hash = tokio::task::spawn_blocking(move || crypto::hash_password(&new_password))
@@ -398,7 +387,7 @@ pub async fn accept_invitation(
             user
         }
         None => {
-            if let Some(problem) = password_problem(&password, &invitation.email, &org.name) {
+            if let Some(problem) = password_problem(&password, &invitation.email, &[&org.name]) {
                 return Err(ApiError::field("password", problem));
             }
             let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
@@ -482,7 +471,7 @@ pub async fn signup(
         ));
     }
     let address = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let (count, retry) = count_hourly(&state, &keyed(&state, "signup:ip", &address)).await?;
+    let (count, retry) = count_hourly(&state, &limit_key(&state, "signup:ip", &address)).await?;
     if count > SIGNUPS_PER_IP_PER_HOUR {
         return Err(too_many(retry));
     }
@@ -499,7 +488,7 @@ pub async fn signup(
         ));
     }
     let email = Email::parse(&email).map_err(|e| ApiError::field("email", e.to_string()))?;
-    if let Some(problem) = password_problem(&password, &email, &name) {
+    if let Some(problem) = password_problem(&password, &email, &[&name]) {
         return Err(ApiError::field("password", problem));
     }
     let store = &state.engine.store;

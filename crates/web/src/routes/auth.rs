@@ -68,14 +68,7 @@ fn invalid_credentials() -> ApiError {
 }
 
 pub(crate) fn too_many(retry_after: SignedDuration) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate-limited",
-        "Too many attempts",
-    )
-    .detail("wait before trying again");
-    e.retry_after = Some(u64::try_from(retry_after.as_secs().max(1)).unwrap_or(1));
-    e
+    ApiError::rate_limited("Too many attempts", "wait before trying again", retry_after)
 }
 
 /// The start of the window `now` falls in, and its end.
@@ -92,17 +85,19 @@ pub(crate) fn login_keys(
     email: &Email,
     ip: Option<IpAddr>,
 ) -> (String, Option<String>) {
-    let email_key = format!(
-        "login-fail:email:{}",
-        hex::encode(state.cipher.sign("rate-limit", email.as_str().as_bytes()))
-    );
-    let ip_key = ip.map(|ip| {
-        format!(
-            "login-fail:ip:{}",
-            hex::encode(state.cipher.sign("rate-limit", ip.to_string().as_bytes()))
-        )
-    });
-    (email_key, ip_key)
+    (
+        limit_key(state, "login-fail:email", email.as_str()),
+        ip.map(|ip| limit_key(state, "login-fail:ip", &ip.to_string())),
+    )
+}
+
+/// The counter key of `value` (an email, an address) for the limit `kind`: a keyed hash, so no
+/// personal data is stored in clear.
+pub(crate) fn limit_key(state: &AppState, kind: &str, value: &str) -> String {
+    format!(
+        "{kind}:{}",
+        hex::encode(state.cipher.sign("rate-limit", value.as_bytes()))
+    )
 }
 
 pub(crate) fn user_agent(headers: &HeaderMap) -> String {
@@ -509,14 +504,18 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
-/// Why a password is refused, or `None` when it is acceptable.
-pub fn password_problem(password: &str, email: &Email, organisation: &str) -> Option<String> {
+/// Why a password is refused, or `None` when it is acceptable. `organisations` are the names of
+/// the organisations the user belongs to (or is joining).
+pub fn password_problem(password: &str, email: &Email, organisations: &[&str]) -> Option<String> {
     let folded = password.trim().to_lowercase();
     if password.chars().count() < MIN_PASSWORD_CHARS {
         Some(format!("must be at least {MIN_PASSWORD_CHARS} characters"))
     } else if folded == email.as_str().to_lowercase() {
         Some("must not be your email address".to_owned())
-    } else if folded == organisation.trim().to_lowercase() {
+    } else if organisations
+        .iter()
+        .any(|name| folded == name.trim().to_lowercase())
+    {
         Some("must not be the organisation's name".to_owned())
     } else {
         None
@@ -552,7 +551,7 @@ pub async fn change_password(
         .get_tenant(session.tenant.id())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    if let Some(problem) = password_problem(&new_password, &user.email, &org.name) {
+    if let Some(problem) = password_problem(&new_password, &user.email, &[&org.name]) {
         return Err(ApiError::field("new_password", problem));
     }
     let stored = user.password_hash.clone();
@@ -603,11 +602,13 @@ mod tests {
     #[test]
     fn weak_passwords_are_refused_with_the_reason() {
         let email = Email::parse("owner@example.com").unwrap();
-        assert!(password_problem("short", &email, "Acme").is_some());
-        assert!(password_problem("OWNER@example.com", &email, "Acme").is_some());
-        assert!(password_problem("Acme Roofing Co", &email, "acme roofing co").is_some());
+        assert!(password_problem("short", &email, &["Acme"]).is_some());
+        assert!(password_problem("OWNER@example.com", &email, &["Acme"]).is_some());
+        assert!(
+            password_problem("Acme Roofing Co", &email, &["Other", "acme roofing co"]).is_some()
+        );
         assert_eq!(
-            password_problem("correct horse battery", &email, "Acme"),
+            password_problem("correct horse battery", &email, &["Acme"]),
             None
         );
     }
