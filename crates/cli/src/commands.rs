@@ -222,6 +222,57 @@ pub async fn user_create(
     Ok(())
 }
 
+/// `leadline user create --operator`: a platform operator, recorded in the platform's audit
+/// chain.
+pub async fn operator_create(config: &Config, email: &str, json: bool) -> anyhow::Result<()> {
+    let email = domain::Email::parse(email)
+        .map_err(|e| anyhow::anyhow!("--email {email:?} is not an email address: {e}"))?;
+    let password = read_password_line()?;
+    if let Some(problem) = web::routes::auth::password_problem(&password, &email, &[]) {
+        bail!("the password {problem}");
+    }
+    let ring = open_key_ring(config)?;
+    let store = open_store(config, ring.cipher).await?;
+    let now = domain::clock::wall_clock_now();
+    let hash = crypto::hash_password(&password).context("hashing the password")?;
+    let user = match store
+        .create_user(store::NewUser {
+            id: domain::UserId::new(),
+            email,
+            password_hash: hash,
+            must_change_password: false,
+            operator: true,
+            created_at: now,
+        })
+        .await
+    {
+        Ok(user) => user,
+        Err(store::DbError::Conflict(_)) => bail!("a user with that email exists already"),
+        Err(e) => return Err(e.into()),
+    };
+    store
+        .append_audit(store::NewAuditEntry {
+            id: domain::AuditId::new(),
+            tenant_id: None,
+            at: now,
+            actor_kind: store::ActorKind::System,
+            actor_id: "cli".to_owned(),
+            action: "operator.create".to_owned(),
+            target_kind: "user".to_owned(),
+            target_id: user.id.to_string(),
+            ip: None,
+            correlation_id: String::new(),
+            detail: serde_json::json!({}),
+        })
+        .await?;
+    if json {
+        println!("{}", serde_json::json!({ "id": user.id }));
+    } else {
+        println!("Created platform operator {}", user.id);
+    }
+    Ok(())
+}
+
 /// Creates a user with `role` in `tenant`, and records it in the organisation's audit log.
 pub async fn create_member(
     store: &dyn store::Store,

@@ -123,15 +123,30 @@ enum ApiKeyCommand {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Create a user with a role in an organisation; the password is read from standard input.
+    /// Create a user with a role in an organisation, or a platform operator (`--operator`); the
+    /// password is read from standard input.
     Create {
-        #[arg(long, value_name = "ID")]
-        org: String,
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        org: Option<String>,
         #[arg(long, value_name = "EMAIL")]
         email: String,
         /// owner, admin, manager, agent or viewer.
-        #[arg(long, value_name = "ROLE")]
-        role: String,
+        #[arg(
+            long,
+            value_name = "ROLE",
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        role: Option<String>,
+        /// A platform operator, outside every organisation: manages organisations and sees the
+        /// system's health, and reads an organisation's data only under its support grant.
+        #[arg(long)]
+        operator: bool,
         /// Read the password from standard input (its first line). Required: passwords are
         /// never taken as arguments, which other users of the machine can see.
         #[arg(long, required = true)]
@@ -225,10 +240,16 @@ fn main() -> ExitCode {
                         org,
                         email,
                         role,
+                        operator,
                         password_stdin: _,
                         json,
                     },
-            } => commands::user_create(&config, &org, &email, &role, json).await,
+            } => match (org, role) {
+                (Some(org), Some(role)) if !operator => {
+                    commands::user_create(&config, &org, &email, &role, json).await
+                }
+                _ => commands::operator_create(&config, &email, json).await,
+            },
             Command::Audit {
                 command: AuditCommand::Verify,
             } => commands::audit_verify(&config).await,

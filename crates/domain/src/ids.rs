@@ -116,6 +116,10 @@ id_type!(
     /// One entry of the audit log.
     AuditId, "audit entry"
 );
+id_type!(
+    /// An organisation's time-limited permission for platform operators to act inside it.
+    SupportGrantId, "support grant"
+);
 
 #[cfg(test)]
 mod tests {

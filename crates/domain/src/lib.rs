@@ -19,8 +19,8 @@ pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};
 pub use identity::Role;
 pub use ids::{
-    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, SessionId, TenantId,
-    UserId,
+    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, SessionId,
+    SupportGrantId, TenantId, UserId,
 };
 pub use lead::{Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};

@@ -333,7 +333,7 @@ impl Store for PostgresStore {
     async fn list_sessions(
         &self,
         user: UserId,
-        tenant: Tenant,
+        tenant: Option<Tenant>,
         at: Timestamp,
     ) -> DbResult<Vec<SessionRecord>> {
         self.list_sessions_impl(user, tenant, at).await
@@ -341,6 +341,35 @@ impl Store for PostgresStore {
 
     async fn revoke_session(&self, user: UserId, id: SessionId, at: Timestamp) -> DbResult<bool> {
         self.revoke_session_impl(user, id, at).await
+    }
+
+    async fn create_support_grant(
+        &self,
+        tenant: Tenant,
+        grant: store::NewSupportGrant,
+    ) -> DbResult<store::SupportGrant> {
+        self.create_support_grant_impl(tenant, grant).await
+    }
+
+    async fn list_support_grants(&self, tenant: Tenant) -> DbResult<Vec<store::SupportGrant>> {
+        self.list_support_grants_impl(tenant).await
+    }
+
+    async fn revoke_support_grant(
+        &self,
+        tenant: Tenant,
+        id: domain::SupportGrantId,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        self.revoke_support_grant_impl(tenant, id, at).await
+    }
+
+    async fn live_support_grant(
+        &self,
+        tenant: TenantId,
+        at: Timestamp,
+    ) -> DbResult<Option<store::SupportGrant>> {
+        self.live_support_grant_impl(tenant, at).await
     }
 
     async fn rate_limit_add(

@@ -3,17 +3,19 @@
 //! row lock on it; concurrent appends to one audit chain by a transaction-scoped advisory lock
 //! on the chain, so its next `seq` is always its last plus one.
 
-use domain::{Email, Role, SessionId, Tenant, Timestamp, UserId};
+use domain::{Email, Role, SessionId, SupportGrantId, Tenant, TenantId, Timestamp, UserId};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use store::codec::us;
 use store::codec_identity::{
-    self, AuditRow, MembershipRow, SessionRow, UserRow, seal_audit, seal_session_ip, seal_user,
+    self, AuditRow, MembershipRow, SessionRow, SupportGrantRow, UserRow, seal_audit,
+    seal_session_ip, seal_user, strongest_grant as strongest,
 };
 use store::{
     AuditChain, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewOneTimeToken,
-    NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, RefreshOutcome, SessionRecord, UserRecord,
-    audit_columns, session_columns, user_columns,
+    NewRefreshToken, NewSupportGrant, NewUser, OneTimeKind, OneTimeToken, RefreshOutcome,
+    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, support_grant_columns,
+    user_columns,
 };
 use uuid::Uuid;
 
@@ -418,7 +420,7 @@ impl PostgresStore {
                 )
                 .bind(first.session_id.as_uuid())
                 .bind(first.user_id.as_uuid())
-                .bind(first.tenant_id.as_uuid())
+                .bind(first.tenant_id.map(|t| t.as_uuid()))
                 .bind(us(first.created_at))
                 .bind(us(first.created_at))
                 .bind(us(first.expires_at))
@@ -456,7 +458,7 @@ impl PostgresStore {
                 else {
                     return Ok(RefreshOutcome::Invalid);
                 };
-                let Some(row) = sqlx::query_as::<_, (Uuid, Uuid, Option<i64>, i64)>(
+                let Some(row) = sqlx::query_as::<_, (Uuid, Option<Uuid>, Option<i64>, i64)>(
                     "SELECT user_id, tenant_id, revoked_at, expires_at FROM sessions \
                          WHERE id = $1 FOR UPDATE",
                 )
@@ -480,7 +482,7 @@ impl PostgresStore {
                     return Ok(RefreshOutcome::Reused {
                         session_id: SessionId::from_uuid(session),
                         user_id: UserId::from_uuid(user_id),
-                        tenant_id: domain::TenantId::from_uuid(tenant_id),
+                        tenant_id: tenant_id.map(domain::TenantId::from_uuid),
                     });
                 }
                 if expires_at <= us(at) || session_expires <= us(at) {
@@ -495,7 +497,7 @@ impl PostgresStore {
                 let next = NewRefreshToken {
                     session_id: SessionId::from_uuid(session),
                     user_id: UserId::from_uuid(user_id),
-                    tenant_id: domain::TenantId::from_uuid(tenant_id),
+                    tenant_id: tenant_id.map(domain::TenantId::from_uuid),
                     ..next
                 };
                 insert_token(conn, &next).await?;
@@ -550,17 +552,18 @@ impl PostgresStore {
     pub(crate) async fn list_sessions_impl(
         &self,
         user: UserId,
-        tenant: Tenant,
+        tenant: Option<Tenant>,
         at: Timestamp,
     ) -> DbResult<Vec<SessionRecord>> {
         sqlx::query_as::<_, SessionRow>(concat!(
             "SELECT ",
             session_columns!(),
-            " FROM sessions WHERE user_id = $1 AND tenant_id = $2 AND revoked_at IS NULL \
+            " FROM sessions WHERE user_id = $1 AND tenant_id IS NOT DISTINCT FROM $2 \
+              AND revoked_at IS NULL \
               AND expires_at > $3 ORDER BY created_at DESC, id DESC"
         ))
         .bind(user.as_uuid())
-        .bind(tenant.id().as_uuid())
+        .bind(tenant.map(|t| t.id().as_uuid()))
         .bind(us(at))
         .fetch_all(&self.pool)
         .await
@@ -733,6 +736,106 @@ impl PostgresStore {
                 .await
                 .map_err(db)?;
         keys.into_iter().map(|(key,)| parse_chain(&key)).collect()
+    }
+
+    pub(crate) async fn create_support_grant_impl(
+        &self,
+        tenant: Tenant,
+        grant: NewSupportGrant,
+    ) -> DbResult<SupportGrant> {
+        let record = SupportGrant {
+            id: grant.id,
+            tenant_id: tenant.id(),
+            role: grant.role,
+            reason: grant.reason,
+            granted_by: grant.granted_by,
+            created_at: store::codec::at_rest(grant.created_at),
+            expires_at: store::codec::at_rest(grant.expires_at),
+            revoked_at: None,
+        };
+        let row = record.clone();
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO support_grants (id, tenant_id, role, reason, granted_by, \
+                         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(row.id.as_uuid())
+                .bind(row.tenant_id.as_uuid())
+                .bind(row.role.as_str())
+                .bind(&row.reason)
+                .bind(row.granted_by.as_uuid())
+                .bind(us(row.created_at))
+                .bind(us(row.expires_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(record)
+    }
+
+    pub(crate) async fn list_support_grants_impl(
+        &self,
+        tenant: Tenant,
+    ) -> DbResult<Vec<SupportGrant>> {
+        sqlx::query_as::<_, SupportGrantRow>(concat!(
+            "SELECT ",
+            support_grant_columns!(),
+            " FROM support_grants WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(tenant.id().as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(SupportGrantRow::into_record)
+        .collect()
+    }
+
+    pub(crate) async fn revoke_support_grant_impl(
+        &self,
+        tenant: Tenant,
+        id: SupportGrantId,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE support_grants SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 \
+                         AND revoked_at IS NULL AND expires_at > $4",
+                )
+                .bind(us(at))
+                .bind(id.as_uuid())
+                .bind(tenant.id().as_uuid())
+                .bind(us(at))
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                Ok(done.rows_affected() > 0)
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn live_support_grant_impl(
+        &self,
+        tenant: TenantId,
+        at: Timestamp,
+    ) -> DbResult<Option<SupportGrant>> {
+        let rows = sqlx::query_as::<_, SupportGrantRow>(concat!(
+            "SELECT ",
+            support_grant_columns!(),
+            " FROM support_grants WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(us(at))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        strongest(rows)
     }
 }
 

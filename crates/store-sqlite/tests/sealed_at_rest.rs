@@ -106,7 +106,7 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         .create_session(store::NewRefreshToken {
             session_id: domain::SessionId::new(),
             user_id: user.id,
-            tenant_id: org.id,
+            tenant_id: Some(org.id),
             token_hash: vec![7; 32],
             created_at: now,
             expires_at: now + jiff::SignedDuration::from_hours(1),

@@ -26,6 +26,12 @@ pub fn ts(us: i64) -> DbResult<Timestamp> {
         .map_err(|_| DbError::corrupt(format!("instant {us} out of range")))
 }
 
+/// `t` as it reads back from storage (microseconds), so what a write returns equals what a later
+/// read returns.
+pub fn at_rest(t: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t)
+}
+
 pub fn ts_opt(us: Option<i64>) -> DbResult<Option<Timestamp>> {
     us.map(ts).transpose()
 }

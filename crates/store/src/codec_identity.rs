@@ -5,14 +5,14 @@
 //! platform scope ([`PLATFORM`], the nil UUID), which no organisation can have.
 
 use crypto::{Aad, BlindKind, Cipher};
-use domain::{AuditId, Email, Role, SessionId, TenantId, UserId};
+use domain::{AuditId, Email, Role, SessionId, SupportGrantId, TenantId, UserId};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::codec::{ts, ts_opt, us};
 use crate::{
     ActorKind, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewUser, SessionRecord,
-    UserRecord,
+    SupportGrant, UserRecord,
 };
 
 /// The scope of rows outside every tenant (users, the platform's audit chain).
@@ -112,6 +112,58 @@ impl MembershipRow {
     }
 }
 
+/// The columns of `support_grants`, in [`SupportGrantRow`]'s order.
+#[macro_export]
+macro_rules! support_grant_columns {
+    () => {
+        "id, tenant_id, role, reason, granted_by, created_at, expires_at, revoked_at"
+    };
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SupportGrantRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub role: String,
+    pub reason: String,
+    pub granted_by: Uuid,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl SupportGrantRow {
+    pub fn into_record(self) -> DbResult<SupportGrant> {
+        Ok(SupportGrant {
+            id: SupportGrantId::from_uuid(self.id),
+            tenant_id: TenantId::from_uuid(self.tenant_id),
+            role: Role::parse(&self.role)
+                .ok_or_else(|| DbError::corrupt(format!("role {:?}", self.role)))?,
+            reason: self.reason,
+            granted_by: UserId::from_uuid(self.granted_by),
+            created_at: ts(self.created_at)?,
+            expires_at: ts(self.expires_at)?,
+            revoked_at: ts_opt(self.revoked_at)?,
+        })
+    }
+}
+
+/// Of an organisation's live grants, the one giving the strongest role (the newest among
+/// equals).
+pub fn strongest_grant(rows: Vec<SupportGrantRow>) -> DbResult<Option<SupportGrant>> {
+    let mut best: Option<SupportGrant> = None;
+    for row in rows {
+        let grant = row.into_record()?;
+        let better = best.as_ref().is_none_or(|b| {
+            (grant.role < b.role) || (grant.role == b.role && grant.created_at > b.created_at)
+        });
+        if better {
+            best = Some(grant);
+        }
+    }
+    Ok(best)
+}
+
 fn session_ip_aad(tenant: Uuid, session: Uuid) -> Aad<'static> {
     Aad {
         tenant: TenantId::from_uuid(tenant),
@@ -120,12 +172,15 @@ fn session_ip_aad(tenant: Uuid, session: Uuid) -> Aad<'static> {
     }
 }
 
+/// Seals a session's client address under its organisation (operators' sessions, which have
+/// none, under [`PLATFORM`]).
 pub fn seal_session_ip(
     cipher: &Cipher,
-    tenant: TenantId,
+    tenant: Option<TenantId>,
     session: SessionId,
     ip: Option<&str>,
 ) -> Option<Vec<u8>> {
+    let tenant = tenant.unwrap_or(PLATFORM);
     ip.map(|ip| cipher.seal_str(ip, &session_ip_aad(tenant.as_uuid(), session.as_uuid())))
 }
 
@@ -133,7 +188,7 @@ pub fn seal_session_ip(
 pub struct SessionRow {
     pub id: Uuid,
     pub user_id: Uuid,
-    pub tenant_id: Uuid,
+    pub tenant_id: Option<Uuid>,
     pub created_at: i64,
     pub last_used_at: i64,
     pub expires_at: i64,
@@ -153,12 +208,15 @@ impl SessionRow {
         let ip = self
             .ip_ct
             .as_deref()
-            .map(|ct| cipher.open_str(ct, &session_ip_aad(self.tenant_id, self.id)))
+            .map(|ct| {
+                let scope = self.tenant_id.unwrap_or(PLATFORM.as_uuid());
+                cipher.open_str(ct, &session_ip_aad(scope, self.id))
+            })
             .transpose()?;
         Ok(SessionRecord {
             id: SessionId::from_uuid(self.id),
             user_id: UserId::from_uuid(self.user_id),
-            tenant_id: TenantId::from_uuid(self.tenant_id),
+            tenant_id: self.tenant_id.map(TenantId::from_uuid),
             created_at: ts(self.created_at)?,
             last_used_at: ts(self.last_used_at)?,
             expires_at: ts(self.expires_at)?,

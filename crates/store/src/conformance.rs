@@ -58,7 +58,9 @@ macro_rules! conformance_tests {
             concurrent_audit_appends_keep_one_unbroken_chain,
             organisation_secrets_are_sealed_per_organisation,
             one_time_tokens_work_once_and_expire,
-            suspended_organisations_are_marked_and_their_keys_say_so
+            suspended_organisations_are_marked_and_their_keys_say_so,
+            operator_sessions_belong_to_no_organisation,
+            support_grants_are_per_organisation_and_end
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

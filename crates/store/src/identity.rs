@@ -1,7 +1,7 @@
 //! Records of identity: users, memberships, sign-in sessions, rate-limit windows and the audit
 //! log.
 
-use domain::{AuditId, Email, Role, SessionId, TenantId, Timestamp, UserId};
+use domain::{AuditId, Email, Role, SessionId, SupportGrantId, TenantId, Timestamp, UserId};
 use serde::Serialize;
 
 /// A person who signs in. Emails are unique across the installation; one user can belong to
@@ -47,7 +47,8 @@ pub struct NewRefreshToken {
     /// The family: the session's id for its whole life.
     pub session_id: SessionId,
     pub user_id: UserId,
-    pub tenant_id: TenantId,
+    /// The organisation signed in to; `None` for a platform operator's session.
+    pub tenant_id: Option<TenantId>,
     /// SHA-256 of the token; the token itself is never stored.
     pub token_hash: Vec<u8>,
     pub created_at: Timestamp,
@@ -64,7 +65,8 @@ pub struct NewRefreshToken {
 pub struct SessionRecord {
     pub id: SessionId,
     pub user_id: UserId,
-    pub tenant_id: TenantId,
+    /// `None` for a platform operator's session.
+    pub tenant_id: Option<TenantId>,
     /// When the session began (its first token).
     pub created_at: Timestamp,
     /// When it was last refreshed.
@@ -84,7 +86,7 @@ pub enum RefreshOutcome {
     Reused {
         session_id: SessionId,
         user_id: UserId,
-        tenant_id: TenantId,
+        tenant_id: Option<TenantId>,
     },
     /// Unknown or expired.
     Invalid,
@@ -244,4 +246,39 @@ pub struct OneTimeToken {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+}
+
+/// An organisation's permission for platform operators to act inside it, given by an owner or
+/// admin: until it expires or is revoked, an operator may use the organisation's API with at
+/// most `role`, and every request they make is in the organisation's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportGrant {
+    pub id: SupportGrantId,
+    pub tenant_id: TenantId,
+    /// The most an operator may do (never `owner`).
+    pub role: Role,
+    /// Why: shown to the operator and kept in the audit log.
+    pub reason: String,
+    /// The member who gave it.
+    pub granted_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl SupportGrant {
+    /// Whether operators may use it at `at`.
+    pub fn is_live(&self, at: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at > at
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSupportGrant {
+    pub id: SupportGrantId,
+    pub role: Role,
+    pub reason: String,
+    pub granted_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

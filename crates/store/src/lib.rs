@@ -20,7 +20,7 @@ pub mod records;
 use async_trait::async_trait;
 use domain::{
     Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId,
-    Role, SessionId, Tenant, TenantId, Timestamp, UserId,
+    Role, SessionId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
 };
 
 pub use error::{DbError, DbResult};
@@ -132,15 +132,41 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         id: SessionId,
         at: Timestamp,
     ) -> DbResult<Option<SessionRecord>>;
-    /// The user's live sessions in one organisation, newest first.
+    /// The user's live sessions in one organisation (`None`: an operator's platform sessions),
+    /// newest first.
     async fn list_sessions(
         &self,
         user: UserId,
-        tenant: Tenant,
+        tenant: Option<Tenant>,
         at: Timestamp,
     ) -> DbResult<Vec<SessionRecord>>;
     /// Revokes one session of `user`; `false` when they have no such live session.
     async fn revoke_session(&self, user: UserId, id: SessionId, at: Timestamp) -> DbResult<bool>;
+
+    // ---- support grants ------------------------------------------------------------------
+
+    /// Lets platform operators into the organisation until `grant.expires_at`.
+    async fn create_support_grant(
+        &self,
+        tenant: Tenant,
+        grant: NewSupportGrant,
+    ) -> DbResult<SupportGrant>;
+    /// The organisation's grants, live and past, newest first.
+    async fn list_support_grants(&self, tenant: Tenant) -> DbResult<Vec<SupportGrant>>;
+    /// Ends a grant now; `false` when the organisation has no such live grant.
+    async fn revoke_support_grant(
+        &self,
+        tenant: Tenant,
+        id: SupportGrantId,
+        at: Timestamp,
+    ) -> DbResult<bool>;
+    /// The organisation's live grant giving the strongest role at `at` (the platform side's
+    /// question: may an operator act in this organisation now, and as what?).
+    async fn live_support_grant(
+        &self,
+        tenant: TenantId,
+        at: Timestamp,
+    ) -> DbResult<Option<SupportGrant>>;
 
     // ---- one-time tokens -----------------------------------------------------------------
 

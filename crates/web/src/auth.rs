@@ -67,6 +67,12 @@ pub enum Actor {
         session: SessionId,
         role: Role,
     },
+    /// A platform operator under the organisation's support grant, with the grant's role.
+    Operator {
+        user: UserId,
+        session: SessionId,
+        role: Role,
+    },
 }
 
 impl Actor {
@@ -75,6 +81,7 @@ impl Actor {
         match self {
             Actor::ApiKey(id) => (store::ActorKind::ApiKey, id.to_string()),
             Actor::User { user, .. } => (store::ActorKind::User, user.to_string()),
+            Actor::Operator { user, .. } => (store::ActorKind::Operator, user.to_string()),
         }
     }
 }
@@ -94,8 +101,9 @@ pub struct AccessClaims {
     pub aud: String,
     /// The user.
     pub sub: String,
-    /// The organisation the session is for.
-    pub org: String,
+    /// The organisation the session is for; absent for a platform operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
     /// The session (refresh-token family).
     pub sid: String,
     pub iat: i64,
@@ -118,9 +126,17 @@ pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
         .map(str::trim)
 }
 
-/// A signed-in user's live session, from its access token: the JWT must verify, and its
+/// A signed-in person's live session, from its access token: the JWT must verify, and its
 /// session must still be live (logout, a new password and refresh-token reuse end it at once,
-/// not when the token expires). The role is read from the membership now, not from the token.
+/// not when the token expires). A member's role is read from the membership now, not from the
+/// token; an operator's flag from the user now.
+#[derive(Debug, Clone)]
+pub enum SignedIn {
+    Member(UserSession),
+    Operator(OperatorSession),
+}
+
+/// A member's session in one organisation.
 #[derive(Debug, Clone)]
 pub struct UserSession {
     pub tenant: Tenant,
@@ -132,48 +148,119 @@ pub struct UserSession {
 }
 
 impl UserSession {
+    /// Refuses unless the member is an owner or admin who has chosen their own password.
+    /// `what` names the task in the refusal (`manage API keys`).
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.must_change_password {
+            return Err(ApiError::forbidden(
+                "choose a new password first (POST /api/v1/auth/password), then refresh",
+            ));
+        }
+        if !self.role.at_least(Role::Admin) {
+            return Err(ApiError::forbidden(format!(
+                "the {} role cannot {what} (it needs admin or above)",
+                self.role
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A platform operator's session: outside every organisation. It reaches an organisation's data
+/// only through that organisation's live support grant (see [`Auth`]).
+#[derive(Debug, Clone)]
+pub struct OperatorSession {
+    pub user: UserId,
+    pub session: SessionId,
+    pub must_change_password: bool,
+}
+
+impl SignedIn {
+    pub fn user(&self) -> UserId {
+        match self {
+            SignedIn::Member(s) => s.user,
+            SignedIn::Operator(s) => s.user,
+        }
+    }
+
+    pub fn session(&self) -> SessionId {
+        match self {
+            SignedIn::Member(s) => s.session,
+            SignedIn::Operator(s) => s.session,
+        }
+    }
+
+    /// The organisation signed in to; `None` for an operator.
+    pub fn tenant(&self) -> Option<Tenant> {
+        match self {
+            SignedIn::Member(s) => Some(s.tenant),
+            SignedIn::Operator(_) => None,
+        }
+    }
+
+    /// Who acts, for the audit log.
+    pub fn audit_actor(&self) -> (store::ActorKind, String) {
+        match self {
+            SignedIn::Member(s) => (store::ActorKind::User, s.user.to_string()),
+            SignedIn::Operator(s) => (store::ActorKind::Operator, s.user.to_string()),
+        }
+    }
+
     pub(crate) async fn from_token(token: &str, state: &AppState) -> Result<Self, ApiError> {
         let claims: AccessClaims = state
             .cipher
             .verify_jwt(token, &state.auth.issuer, &state.auth.audience)
             .map_err(|_| ApiError::unauthorized())?;
         let user: UserId = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
-        let org: TenantId = claims.org.parse().map_err(|_| ApiError::unauthorized())?;
+        let org: Option<TenantId> = claims
+            .org
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| ApiError::unauthorized())?;
         let session: SessionId = claims.sid.parse().map_err(|_| ApiError::unauthorized())?;
-        let live = state
-            .engine
-            .store
+        let store = &state.engine.store;
+        let live = store
             .get_live_session(session, state.engine.clock.wall_now())
             .await?
             .filter(|s| s.user_id == user && s.tenant_id == org)
             .ok_or_else(ApiError::unauthorized)?;
-        let tenant = Tenant::from_authenticated(live.tenant_id);
-        let membership = state
-            .engine
-            .store
+        let Some(tenant_id) = live.tenant_id else {
+            // An operator's session: the user must still be an operator.
+            store
+                .get_user(user)
+                .await?
+                .filter(|u| u.operator && u.disabled_at.is_none())
+                .ok_or_else(ApiError::unauthorized)?;
+            return Ok(SignedIn::Operator(OperatorSession {
+                user,
+                session,
+                must_change_password: claims.pwd,
+            }));
+        };
+        let tenant = Tenant::from_authenticated(tenant_id);
+        let membership = store
             .get_membership(tenant, user)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        let org = state
-            .engine
-            .store
+        let org = store
             .get_tenant(tenant.id())
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         if org.suspended_at.is_some() {
             return Err(ApiError::suspended());
         }
-        Ok(Self {
+        Ok(SignedIn::Member(UserSession {
             tenant,
             user,
             session,
             role: membership.role,
             must_change_password: claims.pwd,
-        })
+        }))
     }
 }
 
-impl FromRequestParts<AppState> for UserSession {
+impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -190,6 +277,46 @@ impl FromRequestParts<AppState> for UserSession {
     }
 }
 
+impl FromRequestParts<AppState> for UserSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match SignedIn::from_request_parts(parts, state).await? {
+            SignedIn::Member(session) => Ok(session),
+            SignedIn::Operator(_) => Err(ApiError::forbidden(
+                "this endpoint is for members of an organisation",
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for OperatorSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match SignedIn::from_request_parts(parts, state).await? {
+            SignedIn::Operator(session) if session.must_change_password => {
+                Err(ApiError::forbidden(
+                    "choose a new password first (POST /api/v1/auth/password), then refresh",
+                ))
+            }
+            SignedIn::Operator(session) => Ok(session),
+            SignedIn::Member(_) => Err(ApiError::forbidden(
+                "this endpoint is for platform operators",
+            )),
+        }
+    }
+}
+
+/// The header naming the organisation an operator acts in, under its support grant.
+pub const ORGANISATION_HEADER: &str = "x-leadline-organisation";
+
 impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
     type Rejection = ApiError;
 
@@ -199,7 +326,12 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
     ) -> Result<Self, Self::Rejection> {
         let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let Some((prefix, whole)) = crypto::parse_api_key(presented) else {
-            let session = UserSession::from_token(presented, state).await?;
+            let session = match SignedIn::from_token(presented, state).await? {
+                SignedIn::Member(session) => session,
+                SignedIn::Operator(operator) => {
+                    return Self::through_support_grant(parts, state, operator).await;
+                }
+            };
             if session.must_change_password {
                 return Err(ApiError::forbidden(
                     "choose a new password first (POST /api/v1/auth/password), then refresh",
@@ -249,6 +381,79 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
         Ok(Self {
             tenant,
             actor: Actor::ApiKey(record.id),
+            _scope: PhantomData,
+        })
+    }
+}
+
+impl<S: Scope> Auth<S> {
+    /// An operator acting in the organisation named by [`ORGANISATION_HEADER`]: allowed only
+    /// while that organisation has a live support grant whose role reaches `S`, and recorded in
+    /// the organisation's audit log, request by request (refusals under a grant included). Without a grant the organisation is not
+    /// found, as if it did not exist.
+    async fn through_support_grant(
+        parts: &Parts,
+        state: &AppState,
+        operator: OperatorSession,
+    ) -> Result<Self, ApiError> {
+        if operator.must_change_password {
+            return Err(ApiError::forbidden(
+                "choose a new password first (POST /api/v1/auth/password), then refresh",
+            ));
+        }
+        let org: TenantId = parts
+            .headers
+            .get(ORGANISATION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::forbidden(
+                    "operators act in an organisation by naming it in X-Leadline-Organisation, \
+                     under its support grant",
+                )
+            })?
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::malformed_id("X-Leadline-Organisation", "organisation"))?;
+        let now = state.engine.clock.wall_now();
+        let grant = state
+            .engine
+            .store
+            .live_support_grant(org, now)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let allowed = grant.role.at_least(S::MIN_ROLE);
+        let tenant = Tenant::from_authenticated(org);
+        let actor = Actor::Operator {
+            user: operator.user,
+            session: operator.session,
+            role: grant.role,
+        };
+        state
+            .audit(crate::AuditEvent {
+                tenant: Some(org),
+                actor: actor.audit_actor(),
+                action: "support.access",
+                target_kind: "request",
+                target_id: format!("{} {}", parts.method, parts.uri.path()),
+                ip: client_ip(parts, &state.auth.trusted_proxies),
+                detail: serde_json::json!({
+                    "grant_id": grant.id,
+                    "role": grant.role,
+                    "allowed": allowed,
+                }),
+            })
+            .await?;
+        if !allowed {
+            return Err(ApiError::forbidden(format!(
+                "the organisation's support grant gives {}; this needs {} or above",
+                grant.role,
+                S::MIN_ROLE
+            )));
+        }
+        spend(state, None, tenant)?;
+        Ok(Self {
+            tenant,
+            actor,
             _scope: PhantomData,
         })
     }

@@ -96,20 +96,24 @@ pub trait PathParam: FromStr {
     const KIND: &'static str;
 }
 
-impl PathParam for domain::LeadId {
-    const PARAM: &'static str = "id";
-    const KIND: &'static str = domain::LeadId::KIND;
+macro_rules! id_path_params {
+    ($($id:ty),* $(,)?) => {
+        $(
+            impl PathParam for $id {
+                const PARAM: &'static str = "id";
+                const KIND: &'static str = <$id>::KIND;
+            }
+        )*
+    };
 }
 
-impl PathParam for domain::ApiKeyId {
-    const PARAM: &'static str = "id";
-    const KIND: &'static str = domain::ApiKeyId::KIND;
-}
-
-impl PathParam for domain::SessionId {
-    const PARAM: &'static str = "id";
-    const KIND: &'static str = domain::SessionId::KIND;
-}
+id_path_params!(
+    domain::LeadId,
+    domain::ApiKeyId,
+    domain::SessionId,
+    domain::SupportGrantId,
+    domain::TenantId,
+);
 
 impl<S: Send + Sync, T: PathParam + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;

@@ -103,6 +103,8 @@ pub struct AppState {
     pub budget_counters: Arc<budget::BudgetCounters>,
     /// How long a request may take before it is answered 408.
     pub request_timeout: Duration,
+    /// When this process started (for uptime).
+    pub started: std::time::Instant,
 }
 
 impl AppState {
@@ -119,6 +121,7 @@ impl AppState {
             budgets: budget::Budgets::default(),
             budget_counters: Arc::default(),
             request_timeout: Duration::from_secs(30),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -208,6 +211,8 @@ pub(crate) fn read_event(
         (name = "api-keys", description = "The organisation's API keys (owners and admins)"),
         (name = "settings", description = "The organisation's settings; secrets are write-only"),
         (name = "audit", description = "The organisation's tamper-evident audit log"),
+        (name = "support", description = "Letting platform operators in, for a while and audited (owners and admins)"),
+        (name = "platform", description = "The platform operator's desk: organisations and system health (operators only)"),
         (name = "leads", description = "Intake and lookup of leads"),
         (name = "messages", description = "Every message in and out"),
         (name = "jobs", description = "Durable work, dead letters included"),
@@ -259,6 +264,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::list_sessions))
         .routes(routes!(routes::auth::revoke_session))
         .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::support::list, routes::support::create))
+        .routes(routes!(routes::support::revoke))
+        .routes(routes!(
+            routes::platform::list_organisations,
+            routes::platform::create_organisation
+        ))
+        .routes(routes!(routes::platform::suspend_organisation))
+        .routes(routes!(routes::platform::resume_organisation))
+        .routes(routes!(routes::platform::health))
         .routes(routes!(routes::settings::get, routes::settings::put))
         .routes(routes!(routes::api_keys::list, routes::api_keys::create))
         .routes(routes!(routes::api_keys::revoke))

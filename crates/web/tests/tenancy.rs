@@ -109,6 +109,47 @@ const CASES: &[(&str, &str, &str)] = &[
         "/api/v1/api-keys/{id}",
         "sessions_and_keys_of_another_organisation_are_out_of_reach",
     ),
+    (
+        "get",
+        "/api/v1/support-grants",
+        "support_grants_open_only_the_granting_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/support-grants",
+        "support_grants_open_only_the_granting_organisation",
+    ),
+    (
+        "delete",
+        "/api/v1/support-grants/{id}",
+        "support_grants_open_only_the_granting_organisation",
+    ),
+    // The platform desk is outside every organisation: no member or key of any reaches it.
+    (
+        "get",
+        "/api/v1/platform/organisations",
+        "the_platform_desk_is_closed_to_every_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/platform/organisations",
+        "the_platform_desk_is_closed_to_every_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/platform/organisations/{id}/suspend",
+        "the_platform_desk_is_closed_to_every_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/platform/organisations/{id}/resume",
+        "the_platform_desk_is_closed_to_every_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/platform/health",
+        "the_platform_desk_is_closed_to_every_organisation",
+    ),
 ];
 
 /// Two organisations; A has a lead with an answer, a job and audit entries.
@@ -450,6 +491,101 @@ async fn invitations_join_only_the_inviting_organisation() {
         0,
         "none of A's leads"
     );
+}
+
+#[tokio::test]
+async fn support_grants_open_only_the_granting_organisation() {
+    let (app, a, b, _lead) = two_orgs().await;
+    app.operator("ops@leadline.test", PASSWORD).await;
+    let ops = app.session("ops@leadline.test", PASSWORD).await;
+    let ops = ops["access_token"].as_str().unwrap().to_owned();
+    let alpha = app.session("owner@alpha.test", PASSWORD).await;
+    let beta = app.session("owner@beta.test", PASSWORD).await;
+    let alpha = alpha["access_token"].as_str().unwrap();
+    let beta = beta["access_token"].as_str().unwrap();
+
+    // B grants support access: it opens B, not A.
+    let res = app
+        .with_bearer(Method::POST, "/api/v1/support-grants", beta)
+        .json(&json!({ "reason": "B's replies are missing" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let b_grant: Value = res.json().await.unwrap();
+    let as_operator_in = |org: &Org| {
+        app.with_bearer(Method::GET, "/api/v1/leads", &ops)
+            .header("X-Leadline-Organisation", org.id.to_string())
+    };
+    assert_eq!(as_operator_in(&b).send().await.unwrap().status(), 200);
+    assert_eq!(
+        as_operator_in(&a).send().await.unwrap().status(),
+        404,
+        "A gave no grant: to the operator, A's data does not exist"
+    );
+    // A's owner neither sees nor revokes B's grant.
+    let listed = json_of(
+        app.with_bearer(Method::GET, "/api/v1/support-grants", alpha)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 0);
+    let path = format!("/api/v1/support-grants/{}", b_grant["id"].as_str().unwrap());
+    let res = app
+        .with_bearer(Method::DELETE, &path, alpha)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(as_operator_in(&b).send().await.unwrap().status(), 200);
+    // Access under B's grant is in B's audit log, not A's.
+    let b_audit = json_of(app.get(&b, "/api/v1/audit").send().await.unwrap()).await;
+    let a_audit = json_of(app.get(&a, "/api/v1/audit").send().await.unwrap()).await;
+    let accesses = |audit: &Value| {
+        audit["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "support.access")
+            .count()
+    };
+    assert_eq!(accesses(&b_audit), 2);
+    assert_eq!(accesses(&a_audit), 0);
+}
+
+#[tokio::test]
+async fn the_platform_desk_is_closed_to_every_organisation() {
+    let (app, a, _b, _lead) = two_orgs().await;
+    let owner = app.session("owner@alpha.test", PASSWORD).await;
+    let owner = owner["access_token"].as_str().unwrap();
+    let suspend = format!("/api/v1/platform/organisations/{}/suspend", a.id);
+    let resume = format!("/api/v1/platform/organisations/{}/resume", a.id);
+    let routes = [
+        (Method::GET, "/api/v1/platform/organisations"),
+        (Method::POST, "/api/v1/platform/organisations"),
+        (Method::POST, suspend.as_str()),
+        (Method::POST, resume.as_str()),
+        (Method::GET, "/api/v1/platform/health"),
+    ];
+    for (method, path) in routes {
+        for credential in [owner, a.key.as_str()] {
+            let res = app
+                .with_bearer(method.clone(), path, credential)
+                .json(&json!({ "name": "Mine now", "owner_email": "x@example.com" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 403, "{method} {path}");
+        }
+    }
+    // Nothing changed: A is not suspended and no organisation was created.
+    assert_eq!(
+        app.get(&a, "/api/v1/leads").send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(app.store.list_tenants().await.unwrap().len(), 2);
 }
 
 #[tokio::test]

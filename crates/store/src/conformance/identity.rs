@@ -22,7 +22,7 @@ fn token(session: SessionId, user: UserId, tenant: Tenant, secret: &str) -> NewR
     NewRefreshToken {
         session_id: session,
         user_id: user,
-        tenant_id: tenant.id(),
+        tenant_id: Some(tenant.id()),
         token_hash: crypto::sha256(secret.as_bytes()).to_vec(),
         created_at: t0(),
         expires_at: t0() + secs(30 * 86_400),
@@ -131,7 +131,7 @@ pub async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session(store: S) 
         RefreshOutcome::Reused {
             session_id: session,
             user_id: user.id,
-            tenant_id: t.id()
+            tenant_id: Some(t.id())
         }
     );
     assert!(
@@ -229,7 +229,7 @@ pub async fn sessions_list_revoke_and_end_with_a_new_password(store: S) {
         .unwrap();
     let now = t0() + secs(10);
     let listed: HashSet<_> = store
-        .list_sessions(user.id, a, now)
+        .list_sessions(user.id, Some(a), now)
         .await
         .unwrap()
         .into_iter()
@@ -238,7 +238,7 @@ pub async fn sessions_list_revoke_and_end_with_a_new_password(store: S) {
     assert_eq!(listed, HashSet::from([s1, s2, s3]));
     assert!(
         store
-            .list_sessions(user.id, b, now)
+            .list_sessions(user.id, Some(b), now)
             .await
             .unwrap()
             .is_empty()
@@ -258,7 +258,7 @@ pub async fn sessions_list_revoke_and_end_with_a_new_password(store: S) {
         .await
         .unwrap();
     let left: Vec<_> = store
-        .list_sessions(user.id, a, now)
+        .list_sessions(user.id, Some(a), now)
         .await
         .unwrap()
         .into_iter()
@@ -586,4 +586,152 @@ pub async fn suspended_organisations_are_marked_and_their_keys_say_so(store: S) 
         .set_tenant_suspended(domain::TenantId::new(), Some(t0()))
         .await;
     assert!(matches!(missing, Err(DbError::NotFound)), "{missing:?}");
+}
+
+pub async fn operator_sessions_belong_to_no_organisation(store: S) {
+    let a = tenant(&store, "Acme").await;
+    let operator = store
+        .create_user(NewUser {
+            operator: true,
+            ..new_user("ops@leadline.example")
+        })
+        .await
+        .unwrap();
+    assert!(operator.operator);
+    let session = SessionId::new();
+    let first = NewRefreshToken {
+        tenant_id: None,
+        ..token(session, operator.id, a, "ops-first")
+    };
+    let created = store.create_session(first).await.unwrap();
+    assert_eq!(created.tenant_id, None);
+    let live = store
+        .get_live_session(session, t0())
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(live.tenant_id, None);
+    assert_eq!(
+        live.ip.as_deref(),
+        Some("203.0.113.7"),
+        "the address opens under the platform scope"
+    );
+    // Listed among the platform's sessions, never an organisation's.
+    let platform = store.list_sessions(operator.id, None, t0()).await.unwrap();
+    assert_eq!(platform.len(), 1);
+    assert!(
+        store
+            .list_sessions(operator.id, Some(a), t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Rotation keeps it the platform's.
+    let RefreshOutcome::Rotated(rotated) = store
+        .refresh_session(
+            &hash("ops-first"),
+            token(SessionId::new(), UserId::new(), a, "ops-second"),
+            t0() + secs(60),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the live token rotates")
+    };
+    assert_eq!(rotated.tenant_id, None);
+    let reused = store
+        .refresh_session(
+            &hash("ops-first"),
+            token(SessionId::new(), UserId::new(), a, "ops-third"),
+            t0() + secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reused,
+        RefreshOutcome::Reused {
+            session_id: session,
+            user_id: operator.id,
+            tenant_id: None
+        }
+    );
+    // A member's sessions in an organisation are not the platform's.
+    let owner = member(&store, a, "owner@acme.example", Role::Owner).await;
+    store
+        .create_session(token(SessionId::new(), owner.id, a, "owner-first"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .list_sessions(owner.id, None, t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn support_grants_are_per_organisation_and_end(store: S) {
+    let a = tenant(&store, "Acme").await;
+    let b = tenant(&store, "Bravo").await;
+    let owner = member(&store, a, "owner@acme.example", Role::Owner).await;
+    let grant = |role: Role, hours: i64, at: Timestamp| NewSupportGrant {
+        id: domain::SupportGrantId::new(),
+        role,
+        reason: "cannot see replies".to_owned(),
+        granted_by: owner.id,
+        created_at: at,
+        expires_at: at + secs(hours * 3600),
+    };
+    assert_eq!(store.live_support_grant(a.id(), t0()).await.unwrap(), None);
+    let viewer = store
+        .create_support_grant(a, grant(Role::Viewer, 24, t0()))
+        .await
+        .unwrap();
+    assert_eq!(viewer.tenant_id, a.id());
+    assert!(viewer.is_live(t0()));
+    let manager = store
+        .create_support_grant(a, grant(Role::Manager, 1, t0() + secs(10)))
+        .await
+        .unwrap();
+    // The strongest live grant answers; after it expires, the weaker one.
+    let live = store
+        .live_support_grant(a.id(), t0() + secs(20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.id, manager.id);
+    let later = t0() + secs(2 * 3600);
+    let live = store
+        .live_support_grant(a.id(), later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.id, viewer.id);
+    // Another organisation neither sees nor revokes A's grants.
+    assert!(store.list_support_grants(b).await.unwrap().is_empty());
+    assert_eq!(store.live_support_grant(b.id(), t0()).await.unwrap(), None);
+    assert!(
+        !store
+            .revoke_support_grant(b, viewer.id, later)
+            .await
+            .unwrap()
+    );
+    // Revoked: no longer live, still listed, and not revoked twice.
+    assert!(
+        store
+            .revoke_support_grant(a, viewer.id, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_support_grant(a, viewer.id, later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.live_support_grant(a.id(), later).await.unwrap(), None);
+    let listed = store.list_support_grants(a).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, manager.id, "newest first");
+    assert_eq!(listed[1].revoked_at, Some(later));
 }

@@ -260,39 +260,15 @@ pub async fn invite(
         .get_tenant(session.tenant.id())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let token = crypto::random_token();
-    let now = state.engine.clock.wall_now();
-    let id = uuid::Uuid::now_v7();
-    store
-        .create_one_time_token(NewOneTimeToken {
-            id,
-            kind: OneTimeKind::Invitation,
-            token_hash: crypto::sha256(token.as_bytes()).to_vec(),
-            user_id: None,
-            tenant_id: Some(session.tenant.id()),
-            email: email.clone(),
-            role: Some(role),
-            created_by: Some(session.user),
-            created_at: now,
-            expires_at: now + INVITATION_TTL,
-        })
-        .await?;
-    let text = format!(
-        "You are invited to join {} on Leadline as {role}. Use this code within 7 days:\n\n{token}\n\n\
-         (POST /api/v1/auth/invitations/accept with the code and a password.){}",
-        org.name,
-        link(&state, "/accept-invitation", &token)
-    );
-    state
-        .engine
-        .send_account_email(
-            &state.auth.email_from,
-            &email,
-            &format!("Join {} on Leadline", org.name),
-            &text,
-        )
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let (id, expires_at) = send_invitation(
+        &state,
+        session.tenant,
+        &org.name,
+        &email,
+        role,
+        Some(session.user),
+    )
+    .await?;
     state
         .audit(AuditEvent {
             tenant: Some(session.tenant.id()),
@@ -310,9 +286,56 @@ pub async fn invite(
             id,
             email: email.as_str().to_owned(),
             role,
-            expires_at: now + INVITATION_TTL,
+            expires_at,
         }),
     ))
+}
+
+/// Creates an invitation to `tenant` with `role` and emails its single-use token to `email`:
+/// (the invitation's id, when it expires).
+pub(crate) async fn send_invitation(
+    state: &AppState,
+    tenant: Tenant,
+    org_name: &str,
+    email: &Email,
+    role: Role,
+    created_by: Option<UserId>,
+) -> ApiResult<(uuid::Uuid, Timestamp)> {
+    let token = crypto::random_token();
+    let now = state.engine.clock.wall_now();
+    let id = uuid::Uuid::now_v7();
+    state
+        .engine
+        .store
+        .create_one_time_token(NewOneTimeToken {
+            id,
+            kind: OneTimeKind::Invitation,
+            token_hash: crypto::sha256(token.as_bytes()).to_vec(),
+            user_id: None,
+            tenant_id: Some(tenant.id()),
+            email: email.clone(),
+            role: Some(role),
+            created_by,
+            created_at: now,
+            expires_at: now + INVITATION_TTL,
+        })
+        .await?;
+    let text = format!(
+        "You are invited to join {org_name} on Leadline as {role}. Use this code within 7 days:\n\n{token}\n\n\
+         (POST /api/v1/auth/invitations/accept with the code and a password.){}",
+        link(state, "/accept-invitation", &token)
+    );
+    state
+        .engine
+        .send_account_email(
+            &state.auth.email_from,
+            email,
+            &format!("Join {org_name} on Leadline"),
+            &text,
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok((id, now + INVITATION_TTL))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -435,7 +458,7 @@ pub async fn accept_invitation(
             detail: serde_json::json!({ "role": role, "invitation": invitation.id }),
         })
         .await?;
-    let response = start_session(&state, &user, tenant, role, &headers, ip, now).await?;
+    let response = start_session(&state, &user, Some((tenant, role)), &headers, ip, now).await?;
     Ok((StatusCode::CREATED, Json(response)))
 }
 
@@ -544,6 +567,14 @@ pub async fn signup(
             detail: serde_json::json!({}),
         })
         .await?;
-    let response = start_session(&state, &user, tenant, Role::Owner, &headers, ip, now).await?;
+    let response = start_session(
+        &state,
+        &user,
+        Some((tenant, Role::Owner)),
+        &headers,
+        ip,
+        now,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(response)))
 }

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::{ApiKeyId, Role, Timestamp};
+use domain::{ApiKeyId, Timestamp};
 use serde::{Deserialize, Serialize};
 use store::{API_SCOPES, ActorKind, ApiKeyRecord, NewApiKey};
 
@@ -65,21 +65,6 @@ pub struct CreateApiKey {
     pub scopes: Vec<String>,
 }
 
-fn admin(session: &UserSession) -> ApiResult<()> {
-    if session.must_change_password {
-        return Err(ApiError::forbidden(
-            "choose a new password first (POST /api/v1/auth/password), then refresh",
-        ));
-    }
-    if !session.role.at_least(Role::Admin) {
-        return Err(ApiError::forbidden(format!(
-            "the {} role cannot manage API keys (it needs admin or above)",
-            session.role
-        )));
-    }
-    Ok(())
-}
-
 /// Lists the organisation's API keys, revoked ones included.
 #[utoipa::path(
     get, path = "/api/v1/api-keys", tag = "api-keys",
@@ -93,7 +78,7 @@ pub async fn list(
     State(state): State<AppState>,
     session: UserSession,
 ) -> ApiResult<Json<Vec<ApiKeyView>>> {
-    admin(&session)?;
+    session.require_admin("manage API keys")?;
     let keys = state.engine.store.list_api_keys(session.tenant).await?;
     Ok(Json(keys.into_iter().map(ApiKeyView::from).collect()))
 }
@@ -114,7 +99,7 @@ pub async fn create(
     session: UserSession,
     body: ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    admin(&session)?;
+    session.require_admin("manage API keys")?;
     let CreateApiKey { name, scopes } = body.value;
     let name = name.trim().to_owned();
     let mut errors = Vec::new();
@@ -193,7 +178,7 @@ pub async fn revoke(
     session: UserSession,
     ApiPath(id): ApiPath<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
-    admin(&session)?;
+    session.require_admin("manage API keys")?;
     state
         .engine
         .store

@@ -17,7 +17,7 @@ use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 use store::{ActorKind, NewRefreshToken, RefreshOutcome, UserRecord};
 
-use crate::auth::{AccessClaims, ClientIp, UserSession};
+use crate::auth::{AccessClaims, ClientIp, SignedIn};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::{AppState, AuditEvent};
@@ -51,8 +51,12 @@ pub struct TokenResponse {
     /// Works once, at `/api/v1/auth/refresh`. Keep it secret.
     pub refresh_token: String,
     pub session_id: SessionId,
-    pub organisation_id: TenantId,
-    pub role: domain::Role,
+    /// The organisation signed in to; absent for a platform operator.
+    pub organisation_id: Option<TenantId>,
+    /// The role in that organisation; absent for a platform operator.
+    pub role: Option<domain::Role>,
+    /// A platform operator's session: outside every organisation (see `/api/v1/platform`).
+    pub operator: bool,
     /// The password was generated: choose one at `/api/v1/auth/password` before anything else.
     pub must_change_password: bool,
 }
@@ -185,6 +189,28 @@ pub async fn login(
         }
     };
 
+    if user.operator {
+        // Operators belong to no organisation: their session is the platform's.
+        if organisation.is_some() {
+            return Err(ApiError::field(
+                "organisation_id",
+                "platform operators sign in outside every organisation",
+            ));
+        }
+        let tokens = start_session(&state, &user, None, &headers, ip, now).await?;
+        state
+            .audit(AuditEvent {
+                tenant: None,
+                actor: (ActorKind::Operator, user.id.to_string()),
+                action: "auth.login",
+                target_kind: "session",
+                target_id: tokens.session_id.to_string(),
+                ip,
+                detail: serde_json::json!({}),
+            })
+            .await?;
+        return Ok(Json(tokens));
+    }
     let memberships = store.list_memberships(user.id).await?;
     let membership = match organisation {
         Some(org) => memberships.into_iter().find(|m| m.tenant_id == org),
@@ -199,7 +225,15 @@ pub async fn login(
     {
         return Err(ApiError::suspended());
     }
-    let tokens = start_session(&state, &user, tenant, membership.role, &headers, ip, now).await?;
+    let tokens = start_session(
+        &state,
+        &user,
+        Some((tenant, membership.role)),
+        &headers,
+        ip,
+        now,
+    )
+    .await?;
     state
         .audit(AuditEvent {
             tenant: Some(tenant.id()),
@@ -214,12 +248,12 @@ pub async fn login(
     Ok(Json(tokens))
 }
 
-/// Opens a session for `user` in `tenant` and issues its first tokens.
+/// Opens a session for `user` as a member of an organisation with a role (`None`: a platform
+/// operator's session) and issues its first tokens.
 pub(crate) async fn start_session(
     state: &AppState,
     user: &UserRecord,
-    tenant: Tenant,
-    role: domain::Role,
+    seat: Option<(Tenant, domain::Role)>,
     headers: &HeaderMap,
     ip: Option<IpAddr>,
     now: Timestamp,
@@ -232,7 +266,7 @@ pub(crate) async fn start_session(
         .create_session(NewRefreshToken {
             session_id: session,
             user_id: user.id,
-            tenant_id: tenant.id(),
+            tenant_id: seat.map(|(tenant, _)| tenant.id()),
             token_hash: crypto::sha256(refresh_token.as_bytes()).to_vec(),
             created_at: now,
             expires_at: now + refresh_ttl(state),
@@ -240,7 +274,7 @@ pub(crate) async fn start_session(
             ip: ip.map(|ip| ip.to_string()),
         })
         .await?;
-    issue_tokens(state, user, tenant, session, role, refresh_token, now)
+    issue_tokens(state, user, seat, session, refresh_token, now)
 }
 
 fn refresh_ttl(state: &AppState) -> SignedDuration {
@@ -250,9 +284,8 @@ fn refresh_ttl(state: &AppState) -> SignedDuration {
 pub(crate) fn issue_tokens(
     state: &AppState,
     user: &UserRecord,
-    tenant: Tenant,
+    seat: Option<(Tenant, domain::Role)>,
     session: SessionId,
-    role: domain::Role,
     refresh_token: String,
     now: Timestamp,
 ) -> ApiResult<TokenResponse> {
@@ -261,7 +294,7 @@ pub(crate) fn issue_tokens(
         iss: state.auth.issuer.clone(),
         aud: state.auth.audience.clone(),
         sub: user.id.to_string(),
-        org: tenant.id().to_string(),
+        org: seat.map(|(tenant, _)| tenant.id().to_string()),
         sid: session.to_string(),
         iat: now.as_second(),
         exp: now.as_second() + i64::try_from(ttl).unwrap_or(900),
@@ -277,8 +310,9 @@ pub(crate) fn issue_tokens(
         expires_in: ttl,
         refresh_token,
         session_id: session,
-        organisation_id: tenant.id(),
-        role,
+        organisation_id: seat.map(|(tenant, _)| tenant.id()),
+        role: seat.map(|(_, role)| role),
+        operator: seat.is_none(),
         must_change_password: user.must_change_password,
     })
 }
@@ -316,7 +350,7 @@ pub async fn refresh(
                 // The store fills in the session, user and organisation of the presented token.
                 session_id: SessionId::new(),
                 user_id: UserId::new(),
-                tenant_id: TenantId::new(),
+                tenant_id: None,
                 token_hash: crypto::sha256(next_token.as_bytes()).to_vec(),
                 created_at: now,
                 expires_at: now + refresh_ttl(&state),
@@ -328,26 +362,24 @@ pub async fn refresh(
         .await?;
     match outcome {
         RefreshOutcome::Rotated(session) => {
-            let tenant = Tenant::from_authenticated(session.tenant_id);
             let user = store
                 .get_user(session.user_id)
                 .await?
                 .filter(|u| u.disabled_at.is_none())
                 .ok_or_else(ApiError::unauthorized)?;
-            let membership = store
-                .get_membership(tenant, user.id)
-                .await?
-                .ok_or_else(ApiError::unauthorized)?;
-            issue_tokens(
-                &state,
-                &user,
-                tenant,
-                session.id,
-                membership.role,
-                next_token,
-                now,
-            )
-            .map(Json)
+            let seat = match session.tenant_id {
+                Some(tenant_id) => {
+                    let tenant = Tenant::from_authenticated(tenant_id);
+                    let membership = store
+                        .get_membership(tenant, user.id)
+                        .await?
+                        .ok_or_else(ApiError::unauthorized)?;
+                    Some((tenant, membership.role))
+                }
+                None if user.operator => None,
+                None => return Err(ApiError::unauthorized()),
+            };
+            issue_tokens(&state, &user, seat, session.id, next_token, now).map(Json)
         }
         RefreshOutcome::Reused {
             session_id,
@@ -357,7 +389,7 @@ pub async fn refresh(
             tracing::warn!(session = %session_id, "a used refresh token was presented again; session revoked");
             state
                 .audit(AuditEvent {
-                    tenant: Some(tenant_id),
+                    tenant: tenant_id,
                     actor: (ActorKind::System, String::new()),
                     action: "auth.refresh_reuse",
                     target_kind: "session",
@@ -384,21 +416,21 @@ pub async fn refresh(
 pub async fn logout(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    session: UserSession,
+    session: SignedIn,
 ) -> ApiResult<StatusCode> {
     let now = state.engine.clock.wall_now();
     state
         .engine
         .store
-        .revoke_session(session.user, session.session, now)
+        .revoke_session(session.user(), session.session(), now)
         .await?;
     state
         .audit(AuditEvent {
-            tenant: Some(session.tenant.id()),
-            actor: (ActorKind::User, session.user.to_string()),
+            tenant: session.tenant().map(|t| t.id()),
+            actor: session.audit_actor(),
             action: "auth.logout",
             target_kind: "session",
-            target_id: session.session.to_string(),
+            target_id: session.session().to_string(),
             ip,
             detail: serde_json::json!({}),
         })
@@ -434,19 +466,19 @@ pub struct SessionView {
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    session: UserSession,
+    session: SignedIn,
 ) -> ApiResult<Json<Vec<SessionView>>> {
     let now = state.engine.clock.wall_now();
     let sessions = state
         .engine
         .store
-        .list_sessions(session.user, session.tenant, now)
+        .list_sessions(session.user(), session.tenant(), now)
         .await?;
     Ok(Json(
         sessions
             .into_iter()
             .map(|s| SessionView {
-                current: s.id == session.session,
+                current: s.id == session.session(),
                 id: s.id,
                 user_agent: s.user_agent,
                 ip: s.ip,
@@ -471,22 +503,22 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    session: UserSession,
+    session: SignedIn,
     ApiPath(id): ApiPath<SessionId>,
 ) -> ApiResult<StatusCode> {
     let now = state.engine.clock.wall_now();
     if !state
         .engine
         .store
-        .revoke_session(session.user, id, now)
+        .revoke_session(session.user(), id, now)
         .await?
     {
         return Err(ApiError::not_found());
     }
     state
         .audit(AuditEvent {
-            tenant: Some(session.tenant.id()),
-            actor: (ActorKind::User, session.user.to_string()),
+            tenant: session.tenant().map(|t| t.id()),
+            actor: session.audit_actor(),
             action: "auth.session_revoked",
             target_kind: "session",
             target_id: id.to_string(),
@@ -535,7 +567,7 @@ pub fn password_problem(password: &str, email: &Email, organisations: &[&str]) -
 pub async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    session: UserSession,
+    session: SignedIn,
     body: ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     let ChangePassword {
@@ -544,14 +576,24 @@ pub async fn change_password(
     } = body.value;
     let store = &state.engine.store;
     let user = store
-        .get_user(session.user)
+        .get_user(session.user())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let org = store
-        .get_tenant(session.tenant.id())
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if let Some(problem) = password_problem(&new_password, &user.email, &[&org.name]) {
+    let org_name = match session.tenant() {
+        Some(tenant) => {
+            store
+                .get_tenant(tenant.id())
+                .await?
+                .ok_or_else(ApiError::unauthorized)?
+                .name
+        }
+        None => String::new(),
+    };
+    let names: Vec<&str> = [org_name.as_str()]
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect();
+    if let Some(problem) = password_problem(&new_password, &user.email, &names) {
         return Err(ApiError::field("new_password", problem));
     }
     let stored = user.password_hash.clone();
@@ -571,12 +613,12 @@ pub async fn change_password(
         .ok_or_else(|| ApiError::internal(&"no hash"))?;
     let now = state.engine.clock.wall_now();
     store
-        .set_password(user.id, &new_hash, false, Some(session.session), now)
+        .set_password(user.id, &new_hash, false, Some(session.session()), now)
         .await?;
     state
         .audit(AuditEvent {
-            tenant: Some(session.tenant.id()),
-            actor: (ActorKind::User, user.id.to_string()),
+            tenant: session.tenant().map(|t| t.id()),
+            actor: session.audit_actor(),
             action: "auth.password_changed",
             target_kind: "user",
             target_id: user.id.to_string(),

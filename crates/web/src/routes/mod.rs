@@ -8,5 +8,7 @@ pub mod jobs;
 pub mod leads;
 pub mod messages;
 pub mod ops;
+pub mod platform;
 pub mod sandbox;
 pub mod settings;
+pub mod support;

@@ -190,6 +190,21 @@ impl TestApp {
             .unwrap();
     }
 
+    /// A platform operator, outside every organisation, signing in with `password`.
+    pub async fn operator(&self, email: &str, password: &str) {
+        self.store
+            .create_user(store::NewUser {
+                id: domain::UserId::new(),
+                email: domain::Email::parse(email).unwrap(),
+                password_hash: crypto::hash_password(password).unwrap(),
+                must_change_password: false,
+                operator: true,
+                created_at: self.engine.clock.now(),
+            })
+            .await
+            .unwrap();
+    }
+
     /// Signs in; the raw answer.
     pub async fn login(&self, email: &str, password: &str) -> Response {
         self.client
