@@ -2,7 +2,9 @@
 //!
 //! They go to users, not leads: compliance decides them with the account-email exemption (no
 //! quiet hours, never marketing, email only), and they are not recorded as messages, because
-//! they carry single-use tokens that no organisation member should be able to read back.
+//! they carry single-use tokens that no organisation member should be able to read back. They
+//! carry the header [`ACCOUNT_EMAIL_HEADER`], which lets the sandbox show them (and only them) to
+//! the person at the machine.
 
 use compliance::{Context, Decision, Exemption, decide, locate};
 use domain::{Channel, Email, MessageId, Purpose};
@@ -18,6 +20,9 @@ pub enum AccountEmailError {
     #[error("the email provider failed: {0}")]
     Provider(#[from] ProviderError),
 }
+
+/// Marks an email as an account email (`X-Leadline-Category: account`).
+pub const ACCOUNT_EMAIL_HEADER: (&str, &str) = ("X-Leadline-Category", "account");
 
 impl Engine {
     /// Sends one account email now.
@@ -55,7 +60,10 @@ impl Engine {
                     to: to.as_str().to_owned(),
                     subject: subject.to_owned(),
                     text: text.to_owned(),
-                    headers: Vec::new(),
+                    headers: vec![(
+                        ACCOUNT_EMAIL_HEADER.0.to_owned(),
+                        ACCOUNT_EMAIL_HEADER.1.to_owned(),
+                    )],
                 },
             )
             .await?;

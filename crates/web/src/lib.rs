@@ -282,6 +282,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::list))
         .routes(routes!(routes::sandbox::inbound))
         .routes(routes!(routes::sandbox::clock))
+        .routes(routes!(routes::sandbox::account_emails))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
 }

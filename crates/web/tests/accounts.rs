@@ -256,3 +256,69 @@ async fn signup_is_closed_unless_opened_and_limited_per_address() {
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn the_sandbox_shows_account_emails_to_this_machine_only() {
+    let app = common::spawn_app_with(common::Options {
+        // The harness connects from 127.0.0.1; as a trusted proxy, it can speak for a remote
+        // client through X-Forwarded-For.
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..common::Options::default()
+    })
+    .await;
+    let org = app.org("Acme").await;
+    app.member(&org, "olga@acme.test", Role::Owner, PASSWORD)
+        .await;
+    // A lead's email is not an account email.
+    let res = app
+        .post_lead(&org, json!({ "name": "Ann", "email": "ann@example.com" }))
+        .await;
+    assert_eq!(res.status(), 201);
+    app.drain().await;
+    let res = post(
+        &app,
+        "/api/v1/auth/password/forgot",
+        json!({ "email": "olga@acme.test" }),
+    )
+    .await;
+    assert_eq!(res.status(), 202);
+
+    let outbox = |query: &str| {
+        app.client
+            .get(format!("{}/api/v1/sandbox/account-emails{query}", app.base))
+    };
+    let emails: Vec<Value> = outbox("").send().await.unwrap().json().await.unwrap();
+    assert_eq!(emails.len(), 1, "only the account email: {emails:?}");
+    assert_eq!(emails[0]["to"], "olga@acme.test");
+    let code = app.emailed_code("olga@acme.test");
+    assert!(emails[0]["body"].as_str().unwrap().contains(&code));
+    let none: Vec<Value> = outbox("?to=ann@example.com")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // From another machine: refused.
+    let res = outbox("")
+        .header("X-Forwarded-For", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // In production mode there is no sandbox to show.
+    let production = common::spawn_app_with(common::Options {
+        sandbox: false,
+        ..common::Options::default()
+    })
+    .await;
+    let res = production
+        .client
+        .get(format!("{}/api/v1/sandbox/account-emails", production.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}

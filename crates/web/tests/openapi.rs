@@ -20,6 +20,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/leads/{id}"),
     ("get", "/api/v1/messages"),
     ("get", "/api/v1/settings"),
+    ("get", "/api/v1/sandbox/account-emails"),
     ("get", "/api/v1/support-grants"),
     ("post", "/api/v1/support-grants"),
     ("delete", "/api/v1/support-grants/{id}"),

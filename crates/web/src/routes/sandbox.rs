@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{Auth, scope};
+use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::views::MessageView;
 
 fn sandbox(state: &AppState) -> ApiResult<&crate::Sandbox> {
@@ -185,4 +185,62 @@ pub async fn clock(
     Ok(Json(ClockState {
         now: state.engine.clock.now().to_string(),
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEmailQuery {
+    /// Only emails to this address.
+    pub to: Option<String>,
+}
+
+/// An account email as the sandbox took it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountEmailView {
+    pub to: String,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+/// The account emails (password resets, invitations) the sandbox has taken, newest first: how a
+/// newcomer on a laptop reads a reset code or an invitation. Served only in sandbox mode and
+/// only to requests from this machine (a loopback address), because they hold single-use
+/// tokens.
+#[utoipa::path(
+    get, path = "/api/v1/sandbox/account-emails", tag = "sandbox", params(AccountEmailQuery),
+    responses(
+        (status = 200, description = "Account emails, newest first", body = Vec<AccountEmailView>),
+        (status = 403, description = "Production mode, or not from this machine", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(())
+)]
+pub async fn account_emails(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiQuery(q): ApiQuery<AccountEmailQuery>,
+) -> ApiResult<Json<Vec<AccountEmailView>>> {
+    let sandbox = sandbox(&state)?;
+    if !ip.is_some_and(|ip| ip.is_loopback()) {
+        return Err(ApiError::forbidden(
+            "account emails are shown only to requests from this machine",
+        ));
+    }
+    let (name, value) = engine::account::ACCOUNT_EMAIL_HEADER;
+    let wanted = q.to.map(|t| t.trim().to_lowercase());
+    let emails = sandbox
+        .provider
+        .sent()
+        .into_iter()
+        .rev()
+        .filter(|m| m.channel == Channel::Email)
+        .filter(|m| m.headers.iter().any(|(n, v)| n == name && v == value))
+        .filter(|m| wanted.as_ref().is_none_or(|w| m.to.to_lowercase() == *w))
+        .take(100)
+        .map(|m| AccountEmailView {
+            to: m.to,
+            subject: m.subject,
+            body: m.body,
+        })
+        .collect();
+    Ok(Json(emails))
 }

@@ -35,6 +35,7 @@ pub struct Options {
     pub hsts: bool,
     pub signup_open: bool,
     pub budgets: web::budget::Budgets,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Options {
@@ -46,6 +47,7 @@ impl Default for Options {
             hsts: false,
             signup_open: false,
             budgets: web::budget::Budgets::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -88,6 +90,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .map(|t| secrecy::SecretString::from(t.to_owned()));
     state.auth.signup_open = options.signup_open;
     state.budgets = options.budgets;
+    state.auth.trusted_proxies = options.trusted_proxies;
     state.http = web::HttpSecurity {
         cors_origins: options
             .cors_origins
