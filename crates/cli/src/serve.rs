@@ -93,6 +93,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown.child_token(),
     ));
 
+    let audit_chainer = tokio::spawn(engine::audit::run_chainer(
+        engine.clone(),
+        shutdown.child_token(),
+    ));
+
     let budget_flusher = tokio::spawn(web::budget::run_flusher(
         state.budget_counters.clone(),
         store.clone(),
@@ -141,6 +146,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .context("serving metrics")?;
     }
     runner.await.context("job runner")?;
+    audit_chainer.await.context("audit chainer")?;
+    // The runner's last jobs may have staged entries after the chainer's final pass.
+    engine::audit::chain_all(&engine).await;
     budget_flusher.await.context("request budget flusher")?;
     store.close().await;
     tracing::info!("stopped cleanly");

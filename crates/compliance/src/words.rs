@@ -15,6 +15,17 @@ pub enum Keyword {
     Help,
 }
 
+impl Keyword {
+    /// `opt_out`, `opt_in` or `help`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keyword::OptOut => "opt_out",
+            Keyword::OptIn => "opt_in",
+            Keyword::Help => "help",
+        }
+    }
+}
+
 const OPT_OUT: &[&str] = &[
     "STOP",
     "STOPALL",

@@ -11,11 +11,15 @@ use domain::{
     Address, Channel, Lead, Message, MessageId, MessageStatus, Purpose, Tenant, Timestamp,
 };
 use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
-use store::{BeginOutbound, NewOutbound, OutboundResult};
+use store::{ActorKind, BeginOutbound, NewOutbound, OutboundResult};
 
 use crate::Engine;
+use crate::audit::Change;
 use crate::jobs::{JobError, JobInfo};
 use crate::metrics as m;
+
+/// Who sends, in the audit log.
+const DISPATCHER: (ActorKind, &str) = (ActorKind::System, "dispatcher");
 
 /// A message the engine wants to send.
 #[derive(Debug, Clone)]
@@ -103,7 +107,22 @@ impl Engine {
                 let error = format!("compliance: {}", rule_ids(&reasons).join(", "));
                 let record = self.new_record(&out, job, MessageStatus::Blocked, Some(error));
                 return match self.store.begin_outbound(out.tenant, record).await? {
-                    BeginOutbound::Started(_) => Ok(Dispatched::Blocked { reasons }),
+                    BeginOutbound::Started(m) => {
+                        self.record_change(
+                            out.tenant,
+                            Change {
+                                actor: DISPATCHER,
+                                action: "message.blocked",
+                                target: ("message", m.id.to_string()),
+                                detail: serde_json::json!({
+                                    "channel": m.channel,
+                                    "rules": rule_ids(&reasons),
+                                }),
+                            },
+                        )
+                        .await;
+                        Ok(Dispatched::Blocked { reasons })
+                    }
                     BeginOutbound::Existing(m) => Ok(Dispatched::AlreadyHandled(m.id)),
                 };
             }
@@ -153,14 +172,25 @@ impl Engine {
                 metrics::counter!(m::PROVIDER_ERRORS, "provider" => self.provider_name(message.channel), "kind" => "permanent").increment(1);
                 tracing::warn!(message = %message.id, %code, "provider refused the message for good");
                 if suppress {
+                    let reason = format!("provider:{code}");
                     self.store
                         .suppress(
                             out.tenant,
                             std::slice::from_ref(&out.to),
-                            &format!("provider:{code}"),
+                            &reason,
                             self.clock.now(),
                         )
                         .await?;
+                    self.record_change(
+                        out.tenant,
+                        Change {
+                            actor: (ActorKind::Provider, self.provider_name(message.channel)),
+                            action: "address.suppressed",
+                            target: ("message", message.id.to_string()),
+                            detail: serde_json::json!({ "reason": reason }),
+                        },
+                    )
+                    .await;
                 }
                 self.record_failed(out.tenant, &message, &code, Some(called_at))
                     .await?;
@@ -273,7 +303,22 @@ impl Engine {
                     at: self.clock.now(),
                 },
             )
-            .await
+            .await?;
+        self.record_change(
+            tenant,
+            Change {
+                actor: DISPATCHER,
+                action: "message.sent",
+                target: ("message", message.id.to_string()),
+                detail: serde_json::json!({
+                    "channel": message.channel,
+                    "provider": self.provider_name(message.channel),
+                    "status": receipt.status,
+                }),
+            },
+        )
+        .await;
+        Ok(())
     }
 
     async fn record_failed(
@@ -296,7 +341,18 @@ impl Engine {
                     at: self.clock.now(),
                 },
             )
-            .await
+            .await?;
+        self.record_change(
+            tenant,
+            Change {
+                actor: DISPATCHER,
+                action: "message.failed",
+                target: ("message", message.id.to_string()),
+                detail: serde_json::json!({ "channel": message.channel, "code": code }),
+            },
+        )
+        .await;
+        Ok(())
     }
 
     /// A provider error that retrying may cure. The message stays "sending" so the next attempt

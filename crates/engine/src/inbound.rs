@@ -6,8 +6,9 @@ use domain::{
     Address, Channel, ConsentEventId, ConsentEvidence, ConsentKind, LeadId, LeadStatus, Message,
     MessageId, Purpose, Tenant,
 };
-use store::{NewConsentEvent, NewInbound};
+use store::{ActorKind, NewConsentEvent, NewInbound};
 
+use crate::audit::Change;
 use crate::jobs::{Job, KeywordReply, ReplyKind};
 use crate::{Engine, EngineError};
 
@@ -63,6 +64,21 @@ impl Engine {
             Channel::Sms => classify(&inbound.body),
             Channel::Email => None,
         };
+        let provider = (ActorKind::Provider, inbound.provider.as_str());
+        self.record_change(
+            tenant,
+            Change {
+                actor: provider,
+                action: "message.received",
+                target: ("message", message.id.to_string()),
+                detail: serde_json::json!({
+                    "channel": inbound.channel,
+                    "lead_id": lead.as_ref().map(|l| l.id),
+                    "keyword": keyword.map(Keyword::as_str),
+                }),
+            },
+        )
+        .await;
         let mut enqueued = false;
         match keyword {
             Some(Keyword::OptOut) => {
@@ -78,6 +94,20 @@ impl Engine {
                 self.store
                     .suppress(tenant, &addresses, "opt_out", now)
                     .await?;
+                self.record_change(
+                    tenant,
+                    Change {
+                        actor: provider,
+                        action: "address.suppressed",
+                        target: ("message", message.id.to_string()),
+                        detail: serde_json::json!({
+                            "reason": "opt_out",
+                            "addresses": addresses.len(),
+                            "lead_id": lead.as_ref().map(|l| l.id),
+                        }),
+                    },
+                )
+                .await;
                 if let Some(lead) = &lead {
                     self.store
                         .set_lead_status(tenant, lead.id, LeadStatus::OptedOut, now)

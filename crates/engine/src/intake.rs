@@ -2,7 +2,7 @@
 //! transaction, and the runner is woken at once.
 
 use domain::{LeadId, NewLead, Tenant};
-use store::{IdempotencyClaim, IntakeOutcome, IntakeRequest};
+use store::{AuditContext, IdempotencyClaim, IntakeOutcome, IntakeRequest};
 
 use crate::jobs::{FirstResponse, Job};
 use crate::{Engine, EngineError};
@@ -11,11 +11,13 @@ impl Engine {
     /// Takes a lead. New: stored, consent recorded, first response enqueued (201). Known by
     /// phone or email: a touch on the existing lead (200), nothing sent again.
     #[tracing::instrument(skip_all, fields(tenant = %tenant.id(), source = %lead.source))]
+    /// `audit` says who asks; the store stages `lead.create` or `lead.touch` with the lead.
     pub async fn intake(
         &self,
         tenant: Tenant,
         lead: NewLead,
         idempotency: Option<IdempotencyClaim>,
+        audit: AuditContext,
     ) -> Result<IntakeOutcome, EngineError> {
         let now = self.clock.now();
         let id = LeadId::new();
@@ -31,6 +33,7 @@ impl Engine {
                     received_at: now,
                     idempotency,
                     jobs_if_created: vec![first_response],
+                    audit: Some(audit),
                 },
             )
             .await?;

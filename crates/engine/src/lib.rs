@@ -8,12 +8,14 @@
 //!   record, the provider call, the outcome.
 //! - [`jobs`]: one file per job kind.
 //! - [`inbound`]: replies and keywords (STOP, HELP) coming back in.
+//! - [`audit`]: the audit entries of what the engine changes, staged and chained.
 //!
 //! Error policy: job bodies return [`jobs::JobError`] (an `anyhow` error plus whether retrying
 //! can help); everything the web layer calls returns [`EngineError`], whose variants map to
 //! HTTP statuses there.
 
 pub mod account;
+pub mod audit;
 pub mod clock;
 pub mod dispatch;
 pub mod inbound;

@@ -12,6 +12,10 @@ pub const PROVIDER_ERRORS: &str = "leadline_provider_errors_total";
 pub const MESSAGES: &str = "leadline_messages_total";
 /// Jobs finished, by kind and outcome (done, retry, dead).
 pub const JOBS: &str = "leadline_jobs_total";
+/// Audit entries that could not be staged (the change is made; its entry is missing).
+pub const AUDIT_STAGE_FAILURES: &str = "leadline_audit_stage_failures_total";
+/// Audit entries staged and not yet chained.
+pub const AUDIT_STAGED: &str = "leadline_audit_staged";
 
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
@@ -25,4 +29,9 @@ pub fn describe() {
     metrics::describe_counter!(PROVIDER_ERRORS, "Failed provider calls");
     metrics::describe_counter!(MESSAGES, "Outbound messages by outcome");
     metrics::describe_counter!(JOBS, "Jobs finished by kind and outcome");
+    metrics::describe_counter!(
+        AUDIT_STAGE_FAILURES,
+        "Audit entries that could not be staged"
+    );
+    metrics::describe_gauge!(AUDIT_STAGED, "Audit entries staged and not yet chained");
 }

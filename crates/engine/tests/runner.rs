@@ -14,7 +14,7 @@ use domain::{Clock, LeadStatus, MessageId, MessageStatus, NewLead, Phone, Tenant
 use engine::{Engine, EngineConfig, SandboxClock};
 use providers::sandbox::SandboxProvider;
 use providers::{OutboundSms, ProviderError, Receipt, SmsProvider};
-use store::{JobState, MessageQuery, Store, TenantSettings};
+use store::{AuditContext, JobState, MessageQuery, Store, TenantSettings};
 use tokio::sync::Notify;
 
 /// What the scripted provider does with the next send.
@@ -199,7 +199,12 @@ async fn transient_errors_are_retried_after_a_backoff() {
     let w = world(&[Step::Transient], config()).await;
     let out = w
         .engine
-        .intake(w.tenant, lead("3125550142"), None)
+        .intake(
+            w.tenant,
+            lead("3125550142"),
+            None,
+            AuditContext::system("test"),
+        )
         .await
         .unwrap();
     engine::runner::drain(&w.engine).await;
@@ -236,7 +241,12 @@ async fn transient_errors_are_retried_after_a_backoff() {
 async fn a_lost_answer_is_reconciled_never_sent_twice() {
     let w = world(&[Step::TakeThenLose], config()).await;
     w.engine
-        .intake(w.tenant, lead("3125550142"), None)
+        .intake(
+            w.tenant,
+            lead("3125550142"),
+            None,
+            AuditContext::system("test"),
+        )
         .await
         .unwrap();
     engine::runner::drain(&w.engine).await;
@@ -268,7 +278,12 @@ async fn exhausted_attempts_dead_letter_and_fail_the_message() {
     )
     .await;
     w.engine
-        .intake(w.tenant, lead("3125550142"), None)
+        .intake(
+            w.tenant,
+            lead("3125550142"),
+            None,
+            AuditContext::system("test"),
+        )
         .await
         .unwrap();
     for _ in 0..3 {
@@ -298,7 +313,12 @@ async fn exhausted_attempts_dead_letter_and_fail_the_message() {
 async fn a_permanent_refusal_suppresses_and_is_not_retried() {
     let w = world(&[Step::Refuse { suppress: true }], config()).await;
     w.engine
-        .intake(w.tenant, lead("3125550142"), None)
+        .intake(
+            w.tenant,
+            lead("3125550142"),
+            None,
+            AuditContext::system("test"),
+        )
         .await
         .unwrap();
     engine::runner::drain(&w.engine).await;
@@ -362,7 +382,12 @@ async fn the_runner_wakes_on_intake_without_polling() {
     tokio::task::yield_now().await;
     let sent = w.provider.sent.notified();
     w.engine
-        .intake(w.tenant, lead("3125550142"), None)
+        .intake(
+            w.tenant,
+            lead("3125550142"),
+            None,
+            AuditContext::system("test"),
+        )
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), sent)
@@ -389,7 +414,12 @@ async fn shutdown_releases_jobs_still_in_flight() {
         shutdown.clone(),
     ));
     w.engine
-        .intake(w.tenant, lead("3125550142"), None)
+        .intake(
+            w.tenant,
+            lead("3125550142"),
+            None,
+            AuditContext::system("test"),
+        )
         .await
         .unwrap();
     // Wait until the job is running (the provider is hanging on it).

@@ -3,19 +3,21 @@
 //! row lock on it; concurrent appends to one audit chain by a transaction-scoped advisory lock
 //! on the chain, so its next `seq` is always its last plus one.
 
+use std::collections::HashMap;
+
 use domain::{Email, Role, SessionId, SupportGrantId, Tenant, TenantId, Timestamp, UserId};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use store::codec::us;
 use store::codec_identity::{
-    self, AuditRow, MembershipRow, SessionRow, SupportGrantRow, UserRow, seal_audit,
-    seal_session_ip, seal_user, strongest_grant as strongest,
+    self, AuditRow, MembershipRow, SessionRow, StagedAuditRow, SupportGrantRow, UserRow,
+    seal_audit, seal_session_ip, seal_user, strongest_grant as strongest,
 };
 use store::{
     AuditChain, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewOneTimeToken,
     NewRefreshToken, NewSupportGrant, NewUser, OneTimeKind, OneTimeToken, RefreshOutcome,
-    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, support_grant_columns,
-    user_columns,
+    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, staged_audit_columns,
+    support_grant_columns, user_columns,
 };
 use uuid::Uuid;
 
@@ -637,52 +639,91 @@ impl PostgresStore {
         self.in_tx(move |conn| {
             Box::pin(async move {
                 let chain = AuditChain::of(entry.tenant_id).key();
-                // One appender per chain at a time, in every process.
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(format!("leadline-audit:{chain}"))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                let prev = sqlx::query_as::<_, (i64, Vec<u8>)>(
-                    "SELECT seq, hash FROM audit_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(&chain)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?;
-                let sealed = seal_audit(&cipher, &entry, prev);
-                sqlx::query(concat!(
-                    "INSERT INTO audit_log (",
-                    audit_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-                ))
-                .bind(&sealed.chain)
-                .bind(sealed.seq)
-                .bind(entry.id.as_uuid())
-                .bind(entry.tenant_id.map(|t| t.as_uuid()))
-                .bind(us(entry.at))
-                .bind(entry.actor_kind.as_str())
-                .bind(&entry.actor_id)
-                .bind(&entry.action)
-                .bind(&entry.target_kind)
-                .bind(&entry.target_id)
-                .bind(&sealed.ip_ct)
-                .bind(&entry.correlation_id)
-                .bind(&sealed.detail)
-                .bind(&sealed.prev_hash)
-                .bind(&sealed.hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-                Ok(AuditEntry {
-                    seq: sealed.seq,
-                    entry,
-                    prev_hash: sealed.prev_hash,
-                    hash: sealed.hash,
-                })
+                lock_chain(conn, &chain).await?;
+                let prev = last_link(conn, &chain).await?;
+                append_after(conn, &cipher, entry, prev).await
             })
         })
         .await
+    }
+
+    pub(crate) async fn stage_audit_impl(&self, entries: Vec<NewAuditEntry>) -> DbResult<()> {
+        let cipher = self.cipher.clone();
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                for entry in &entries {
+                    stage_in(conn, &cipher, entry).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn chain_staged_audit_impl(&self, limit: u32) -> DbResult<u64> {
+        let cipher = self.cipher.clone();
+        self.in_tx(move |conn| {
+            Box::pin(async move {
+                // One chainer at a time across processes; the others have nothing to do.
+                let ours: bool = sqlx::query_scalar(
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended('leadline-audit-chainer', 0))",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db)?;
+                if !ours {
+                    return Ok(0);
+                }
+                let rows = sqlx::query_as::<_, StagedAuditRow>(concat!(
+                    "SELECT position, ",
+                    staged_audit_columns!(),
+                    " FROM audit_outbox ORDER BY position LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
+                // Lock every chain touched, in one order, as direct appends do.
+                let mut chains: Vec<String> = rows
+                    .iter()
+                    .map(|r| AuditChain::of(r.tenant_id.map(domain::TenantId::from_uuid)).key())
+                    .collect();
+                chains.sort();
+                chains.dedup();
+                for chain in &chains {
+                    lock_chain(conn, chain).await?;
+                }
+                let mut links: HashMap<String, Option<(i64, Vec<u8>)>> = HashMap::new();
+                let mut positions = Vec::with_capacity(rows.len());
+                for row in rows {
+                    positions.push(row.position);
+                    let entry = row.open(&cipher)?;
+                    let chain = AuditChain::of(entry.tenant_id).key();
+                    let prev = match links.remove(&chain) {
+                        Some(prev) => prev,
+                        None => last_link(conn, &chain).await?,
+                    };
+                    let appended = append_after(conn, &cipher, entry, prev).await?;
+                    links.insert(chain, Some((appended.seq, appended.hash)));
+                }
+                // By position, not "up to the last": a row with a lower position may commit
+                // after this one started.
+                sqlx::query("DELETE FROM audit_outbox WHERE position = ANY($1)")
+                    .bind(&positions)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                Ok(positions.len() as u64)
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn staged_audit_count_impl(&self) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
     }
 
     pub(crate) async fn list_audit_impl(
@@ -852,6 +893,96 @@ async fn insert_token(conn: &mut PgConnection, token: &NewRefreshToken) -> DbRes
     .bind(token.session_id.as_uuid())
     .bind(us(token.created_at))
     .bind(us(token.expires_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Holds the chain's append lock until the transaction ends: one appender per chain at a time,
+/// in every process, so its next `seq` is always its last plus one.
+async fn lock_chain(conn: &mut PgConnection, chain: &str) -> DbResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("leadline-audit:{chain}"))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// The last `(seq, hash)` of a chain, or `None` when it is empty.
+async fn last_link(conn: &mut PgConnection, chain: &str) -> DbResult<Option<(i64, Vec<u8>)>> {
+    sqlx::query_as::<_, (i64, Vec<u8>)>(
+        "SELECT seq, hash FROM audit_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(chain)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)
+}
+
+/// Appends `entry` after `prev` (its chain's last link, read under the chain's lock).
+async fn append_after(
+    conn: &mut PgConnection,
+    cipher: &crypto::Cipher,
+    entry: NewAuditEntry,
+    prev: Option<(i64, Vec<u8>)>,
+) -> DbResult<AuditEntry> {
+    let sealed = seal_audit(cipher, &entry, prev);
+    sqlx::query(concat!(
+        "INSERT INTO audit_log (",
+        audit_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ))
+    .bind(&sealed.chain)
+    .bind(sealed.seq)
+    .bind(entry.id.as_uuid())
+    .bind(entry.tenant_id.map(|t| t.as_uuid()))
+    .bind(us(entry.at))
+    .bind(entry.actor_kind.as_str())
+    .bind(&entry.actor_id)
+    .bind(&entry.action)
+    .bind(&entry.target_kind)
+    .bind(&entry.target_id)
+    .bind(&sealed.ip_ct)
+    .bind(&entry.correlation_id)
+    .bind(&sealed.detail)
+    .bind(&sealed.prev_hash)
+    .bind(&sealed.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(AuditEntry {
+        seq: sealed.seq,
+        entry,
+        prev_hash: sealed.prev_hash,
+        hash: sealed.hash,
+    })
+}
+
+/// Stages an audit entry in the current transaction (see `Store::stage_audit`).
+pub(crate) async fn stage_in(
+    conn: &mut PgConnection,
+    cipher: &crypto::Cipher,
+    entry: &NewAuditEntry,
+) -> DbResult<()> {
+    let sealed = codec_identity::seal_staged(cipher, entry);
+    sqlx::query(concat!(
+        "INSERT INTO audit_outbox (",
+        staged_audit_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(entry.id.as_uuid())
+    .bind(entry.tenant_id.map(|t| t.as_uuid()))
+    .bind(us(entry.at))
+    .bind(entry.actor_kind.as_str())
+    .bind(&entry.actor_id)
+    .bind(&entry.action)
+    .bind(&entry.target_kind)
+    .bind(&entry.target_id)
+    .bind(&sealed.ip_ct)
+    .bind(&entry.correlation_id)
+    .bind(&sealed.detail)
     .execute(&mut *conn)
     .await
     .map_err(db)?;

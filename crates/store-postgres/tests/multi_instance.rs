@@ -76,6 +76,7 @@ fn intake_req(tenant: Tenant, phone: &str) -> IntakeRequest {
             payload: serde_json::json!({ "lead_id": id }),
             ..job("first_response", None)
         }],
+        audit: Some(store::AuditContext::system("test")),
     }
 }
 

@@ -30,6 +30,7 @@ const SECRETS: &[&str] = &[
     "yorick.vandersloot@example.org",
     "Yorick Vandersloot",
     "Vandersloot",
+    "198.51.100.77",
 ];
 
 fn t0() -> Timestamp {
@@ -106,6 +107,12 @@ async fn personal_data_is_sealed_on_disk() {
                     received_at: t0(),
                     idempotency: None,
                     jobs_if_created: Vec::new(),
+                    audit: Some(store::AuditContext {
+                        actor_kind: store::ActorKind::ApiKey,
+                        actor_id: "key".into(),
+                        ip: Some("198.51.100.77".into()),
+                        correlation_id: String::new(),
+                    }),
                 },
             )
             .await

@@ -388,6 +388,18 @@ impl Store for SqliteStore {
         self.live_support_grant_impl(tenant, at).await
     }
 
+    async fn stage_audit(&self, entries: Vec<store::NewAuditEntry>) -> DbResult<()> {
+        self.stage_audit_impl(entries).await
+    }
+
+    async fn chain_staged_audit(&self, limit: u32) -> DbResult<u64> {
+        self.chain_staged_audit_impl(limit).await
+    }
+
+    async fn staged_audit_count(&self) -> DbResult<i64> {
+        self.staged_audit_count_impl().await
+    }
+
     async fn rate_limit_add(
         &self,
         key: &str,

@@ -2,18 +2,20 @@
 //! pool, writes through the writer (whose batches serialise every audit append, so a chain's
 //! next `seq` is always its last plus one).
 
+use std::collections::HashMap;
+
 use domain::{Email, Role, SessionId, SupportGrantId, Tenant, TenantId, Timestamp, UserId};
 use sqlx::SqliteConnection;
 use store::codec::us;
 use store::codec_identity::{
-    self, AuditRow, MembershipRow, SessionRow, SupportGrantRow, UserRow, seal_audit,
-    seal_session_ip, seal_user, strongest_grant as strongest,
+    self, AuditRow, MembershipRow, SessionRow, StagedAuditRow, SupportGrantRow, UserRow,
+    seal_audit, seal_session_ip, seal_user, strongest_grant as strongest,
 };
 use store::{
     AuditChain, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewOneTimeToken,
     NewRefreshToken, NewSupportGrant, NewUser, OneTimeKind, OneTimeToken, RefreshOutcome,
-    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, support_grant_columns,
-    user_columns,
+    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, staged_audit_columns,
+    support_grant_columns, user_columns,
 };
 use uuid::Uuid;
 
@@ -640,46 +642,70 @@ impl SqliteStore {
             .write_one(move |conn| {
                 Box::pin(async move {
                     let chain = AuditChain::of(entry.tenant_id).key();
-                    let prev = sqlx::query_as::<_, (i64, Vec<u8>)>(
-                        "SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1",
-                    )
-                    .bind(&chain)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    let sealed = seal_audit(&cipher, &entry, prev);
-                    sqlx::query(concat!(
-                        "INSERT INTO audit_log (",
-                        audit_columns!(),
-                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    ))
-                    .bind(&sealed.chain)
-                    .bind(sealed.seq)
-                    .bind(entry.id.as_uuid())
-                    .bind(entry.tenant_id.map(|t| t.as_uuid()))
-                    .bind(us(entry.at))
-                    .bind(entry.actor_kind.as_str())
-                    .bind(&entry.actor_id)
-                    .bind(&entry.action)
-                    .bind(&entry.target_kind)
-                    .bind(&entry.target_id)
-                    .bind(&sealed.ip_ct)
-                    .bind(&entry.correlation_id)
-                    .bind(&sealed.detail)
-                    .bind(&sealed.prev_hash)
-                    .bind(&sealed.hash)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(AuditEntry {
-                        seq: sealed.seq,
-                        entry,
-                        prev_hash: sealed.prev_hash,
-                        hash: sealed.hash,
-                    })
+                    let prev = last_link(conn, &chain).await?;
+                    append_after(conn, &cipher, entry, prev).await
                 })
             })
             .await
+    }
+
+    pub(crate) async fn stage_audit_impl(&self, entries: Vec<NewAuditEntry>) -> DbResult<()> {
+        let cipher = self.cipher.clone();
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    for entry in &entries {
+                        stage_in(conn, &cipher, entry).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn chain_staged_audit_impl(&self, limit: u32) -> DbResult<u64> {
+        let cipher = self.cipher.clone();
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query_as::<_, StagedAuditRow>(concat!(
+                        "SELECT position, ",
+                        staged_audit_columns!(),
+                        " FROM audit_outbox ORDER BY position LIMIT ?"
+                    ))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    let mut links: HashMap<String, Option<(i64, Vec<u8>)>> = HashMap::new();
+                    let count = rows.len() as u64;
+                    for row in rows {
+                        let position = row.position;
+                        let entry = row.open(&cipher)?;
+                        let chain = AuditChain::of(entry.tenant_id).key();
+                        let prev = match links.remove(&chain) {
+                            Some(prev) => prev,
+                            None => last_link(conn, &chain).await?,
+                        };
+                        let appended = append_after(conn, &cipher, entry, prev).await?;
+                        links.insert(chain, Some((appended.seq, appended.hash)));
+                        sqlx::query("DELETE FROM audit_outbox WHERE position = ?")
+                            .bind(position)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db)?;
+                    }
+                    Ok(count)
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn staged_audit_count_impl(&self) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db)
     }
 
     pub(crate) async fn list_audit_impl(
@@ -851,6 +877,85 @@ async fn insert_token(conn: &mut SqliteConnection, token: &NewRefreshToken) -> D
     .bind(token.session_id.as_uuid())
     .bind(us(token.created_at))
     .bind(us(token.expires_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The last `(seq, hash)` of a chain, or `None` when it is empty.
+async fn last_link(conn: &mut SqliteConnection, chain: &str) -> DbResult<Option<(i64, Vec<u8>)>> {
+    sqlx::query_as::<_, (i64, Vec<u8>)>(
+        "SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(chain)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)
+}
+
+/// Appends `entry` after `prev` (its chain's last link, read in this same write).
+async fn append_after(
+    conn: &mut SqliteConnection,
+    cipher: &crypto::Cipher,
+    entry: NewAuditEntry,
+    prev: Option<(i64, Vec<u8>)>,
+) -> DbResult<AuditEntry> {
+    let sealed = seal_audit(cipher, &entry, prev);
+    sqlx::query(concat!(
+        "INSERT INTO audit_log (",
+        audit_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&sealed.chain)
+    .bind(sealed.seq)
+    .bind(entry.id.as_uuid())
+    .bind(entry.tenant_id.map(|t| t.as_uuid()))
+    .bind(us(entry.at))
+    .bind(entry.actor_kind.as_str())
+    .bind(&entry.actor_id)
+    .bind(&entry.action)
+    .bind(&entry.target_kind)
+    .bind(&entry.target_id)
+    .bind(&sealed.ip_ct)
+    .bind(&entry.correlation_id)
+    .bind(&sealed.detail)
+    .bind(&sealed.prev_hash)
+    .bind(&sealed.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(AuditEntry {
+        seq: sealed.seq,
+        entry,
+        prev_hash: sealed.prev_hash,
+        hash: sealed.hash,
+    })
+}
+
+/// Stages an audit entry in the current write (see `Store::stage_audit`).
+pub(crate) async fn stage_in(
+    conn: &mut SqliteConnection,
+    cipher: &crypto::Cipher,
+    entry: &NewAuditEntry,
+) -> DbResult<()> {
+    let sealed = codec_identity::seal_staged(cipher, entry);
+    sqlx::query(concat!(
+        "INSERT INTO audit_outbox (",
+        staged_audit_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(entry.id.as_uuid())
+    .bind(entry.tenant_id.map(|t| t.as_uuid()))
+    .bind(us(entry.at))
+    .bind(entry.actor_kind.as_str())
+    .bind(&entry.actor_id)
+    .bind(&entry.action)
+    .bind(&entry.target_kind)
+    .bind(&entry.target_id)
+    .bind(&sealed.ip_ct)
+    .bind(&entry.correlation_id)
+    .bind(&sealed.detail)
     .execute(&mut *conn)
     .await
     .map_err(db)?;

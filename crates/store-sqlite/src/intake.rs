@@ -165,6 +165,16 @@ pub(crate) async fn intake(
         .await
         .map_err(db)?;
     }
+    if let Some(context) = &req.audit {
+        let entry = store::codec_identity::intake_audit_entry(
+            tenant,
+            context,
+            &outcome,
+            &req.lead.source,
+            req.received_at,
+        );
+        crate::identity::stage_in(conn, cipher, &entry).await?;
+    }
     Ok(outcome)
 }
 

@@ -59,6 +59,12 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
                 received_at: now,
                 idempotency: None,
                 jobs_if_created: vec![],
+                audit: Some(store::AuditContext {
+                    actor_kind: store::ActorKind::ApiKey,
+                    actor_id: "key".into(),
+                    ip: Some("198.51.100.77".into()),
+                    correlation_id: String::new(),
+                }),
             },
         )
         .await
@@ -160,6 +166,7 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         "olga.owner",
         "203.0.113.77",
         "203.0.113.78",
+        "198.51.100.77",
         "SG.do-not-leak",
     ] {
         assert!(

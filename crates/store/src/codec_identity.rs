@@ -591,3 +591,102 @@ mod tests {
         assert!(verify_chain_segment("platform", &chain[1..], mid).is_ok());
     }
 }
+
+// ---- staged audit entries ---------------------------------------------------------------------
+
+/// The columns of `audit_outbox`, in [`StagedAuditRow`]'s order (after its position).
+#[macro_export]
+macro_rules! staged_audit_columns {
+    () => {
+        "id, tenant_id, at, actor_kind, actor_id, action, target_kind, target_id, ip_ct, \
+         correlation_id, detail"
+    };
+}
+
+/// A staged entry's sealed columns: its address sealed exactly as in `audit_log`, so chaining
+/// opens it only to hash it.
+pub struct SealedStaged {
+    pub ip_ct: Option<Vec<u8>>,
+    pub detail: String,
+}
+
+pub fn seal_staged(cipher: &Cipher, entry: &NewAuditEntry) -> SealedStaged {
+    let chain = crate::AuditChain::of(entry.tenant_id).key();
+    SealedStaged {
+        ip_ct: entry
+            .ip
+            .as_deref()
+            .map(|ip| cipher.seal_str(ip, &audit_ip_aad(&chain, entry.id.as_uuid()))),
+        detail: entry.detail.to_string(),
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct StagedAuditRow {
+    pub position: i64,
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub at: i64,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub ip_ct: Option<Vec<u8>>,
+    pub correlation_id: String,
+    pub detail: String,
+}
+
+impl StagedAuditRow {
+    pub fn open(self, cipher: &Cipher) -> DbResult<NewAuditEntry> {
+        let chain = crate::AuditChain::of(self.tenant_id.map(TenantId::from_uuid)).key();
+        let ip = self
+            .ip_ct
+            .as_deref()
+            .map(|ct| cipher.open_str(ct, &audit_ip_aad(&chain, self.id)))
+            .transpose()?;
+        Ok(NewAuditEntry {
+            id: AuditId::from_uuid(self.id),
+            tenant_id: self.tenant_id.map(TenantId::from_uuid),
+            at: ts(self.at)?,
+            actor_kind: ActorKind::parse(&self.actor_kind)
+                .ok_or_else(|| DbError::corrupt(format!("actor {:?}", self.actor_kind)))?,
+            actor_id: self.actor_id,
+            action: self.action,
+            target_kind: self.target_kind,
+            target_id: self.target_id,
+            ip,
+            correlation_id: self.correlation_id,
+            detail: serde_json::from_str(&self.detail)
+                .map_err(|e| DbError::corrupt(format!("audit detail: {e}")))?,
+        })
+    }
+}
+
+/// The audit entry of an intake: `lead.create` for a new lead, `lead.touch` for a known one.
+pub fn intake_audit_entry(
+    tenant: TenantId,
+    context: &crate::AuditContext,
+    outcome: &crate::IntakeOutcome,
+    source: &str,
+    at: domain::Timestamp,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        id: AuditId::new(),
+        tenant_id: Some(tenant),
+        at,
+        actor_kind: context.actor_kind,
+        actor_id: context.actor_id.clone(),
+        action: if outcome.created {
+            "lead.create"
+        } else {
+            "lead.touch"
+        }
+        .to_owned(),
+        target_kind: "lead".to_owned(),
+        target_id: outcome.lead.id.to_string(),
+        ip: context.ip.clone(),
+        correlation_id: context.correlation_id.clone(),
+        detail: serde_json::json!({ "source": source }),
+    }
+}

@@ -60,7 +60,9 @@ macro_rules! conformance_tests {
             one_time_tokens_work_once_and_expire,
             suspended_organisations_are_marked_and_their_keys_say_so,
             operator_sessions_belong_to_no_organisation,
-            support_grants_are_per_organisation_and_end
+            support_grants_are_per_organisation_and_end,
+            staged_audit_entries_join_their_chains_in_order,
+            concurrent_chainers_append_each_staged_entry_once
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -134,6 +136,7 @@ fn intake_req(tenant: Tenant, lead: NewLead, at: Timestamp) -> IntakeRequest {
         lead,
         received_at: at,
         idempotency: None,
+        audit: None,
     }
 }
 

@@ -282,3 +282,26 @@ pub struct NewSupportGrant {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
+
+/// Who asked for a change that the store enters in the audit log in the change's own
+/// transaction (intake): the entry is staged with the change and chained moments later
+/// (`Store::chain_staged_audit`), so a busy organisation's writes never queue on its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditContext {
+    pub actor_kind: ActorKind,
+    pub actor_id: String,
+    pub ip: Option<String>,
+    pub correlation_id: String,
+}
+
+impl AuditContext {
+    /// Leadline itself (a job, the command line): `actor_id` names which.
+    pub fn system(actor_id: &str) -> Self {
+        Self {
+            actor_kind: ActorKind::System,
+            actor_id: actor_id.to_owned(),
+            ip: None,
+            correlation_id: String::new(),
+        }
+    }
+}

@@ -208,6 +208,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Appends an entry to its chain (the organisation's, or the platform's), linking it to the
     /// chain's last entry by hash. Entries cannot be changed or removed afterwards.
     async fn append_audit(&self, entry: NewAuditEntry) -> DbResult<AuditEntry>;
+    /// Stages entries for the audit log without waiting for their chain: they are appended, in
+    /// order, by the next [`Store::chain_staged_audit`]. For changes made at a rate that must not
+    /// queue on one chain (messages, replies, opt-outs).
+    async fn stage_audit(&self, entries: Vec<NewAuditEntry>) -> DbResult<()>;
+    /// Appends up to `limit` staged entries, oldest first, to their chains, and returns how many.
+    /// Safe to run in several processes at once (one chains while the others find nothing to
+    /// do).
+    async fn chain_staged_audit(&self, limit: u32) -> DbResult<u64>;
+    /// How many entries are staged and not yet chained.
+    async fn staged_audit_count(&self) -> DbResult<i64>;
     /// Entries of one chain, newest first, before `before_seq` when given.
     async fn list_audit(
         &self,

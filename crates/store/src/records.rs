@@ -199,6 +199,9 @@ pub struct IntakeRequest {
     pub idempotency: Option<IdempotencyClaim>,
     /// Jobs to enqueue in the same transaction if, and only if, the lead is new.
     pub jobs_if_created: Vec<NewJob>,
+    /// Who is asking: unless the request is a replay, a `lead.create` or `lead.touch` entry is
+    /// staged for the audit log in the same transaction.
+    pub audit: Option<crate::AuditContext>,
 }
 
 #[derive(Debug, Clone)]

@@ -76,6 +76,17 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// Who asks, for changes the store enters in the audit log itself (intake).
+    pub fn audit_context(&self, ip: Option<IpAddr>) -> store::AuditContext {
+        let (actor_kind, actor_id) = self.audit_actor();
+        store::AuditContext {
+            actor_kind,
+            actor_id,
+            ip: ip.map(|ip| ip.to_string()),
+            correlation_id: crate::error::request_id().unwrap_or_default(),
+        }
+    }
+
     /// For the audit log: (kind, id).
     pub fn audit_actor(&self) -> (store::ActorKind, String) {
         match self {

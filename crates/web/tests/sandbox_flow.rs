@@ -1,5 +1,7 @@
 //! The sandbox as a person uses it: leads at night wait for the morning, STOP and HELP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{fields, problem, spawn_app};
@@ -237,4 +239,78 @@ async fn bad_sandbox_input_is_named() {
     let mut named = fields(&problem(res).await);
     named.sort();
     assert_eq!(named, ["channel", "from"]);
+}
+
+/// The organisation's audit log, oldest first, as (action, actor kind), after chaining what the
+/// engine staged.
+async fn audit_trail(app: &common::TestApp, org: &common::Org) -> Vec<(String, String)> {
+    engine::audit::chain_all(&app.engine).await;
+    let page: Value = app
+        .get(org, "/api/v1/audit?limit=200")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut trail: Vec<(String, String)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["action"].as_str().unwrap().ends_with(".read"))
+        .filter(|e| !e["action"].as_str().unwrap().ends_with(".list"))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor_kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    trail.reverse();
+    trail
+}
+
+#[tokio::test]
+async fn every_change_of_a_lead_and_its_messages_is_in_the_audit_log() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let res = app
+        .post_lead(&org, json!({ "name": "Jane", "phone": "415 555 2671" }))
+        .await;
+    assert_eq!(res.status(), 201);
+    app.drain().await;
+    let res = app
+        .post_lead(&org, json!({ "name": "Jane", "phone": "415 555 2671" }))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post(
+            &org,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": "415 555 2671", "body": "STOP" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    app.drain().await;
+
+    let trail = audit_trail(&app, &org).await;
+    let expected: Vec<(String, String)> = [
+        ("lead.create", "api_key"),
+        ("message.sent", "system"),
+        ("lead.touch", "api_key"),
+        ("message.received", "provider"),
+        ("address.suppressed", "provider"),
+        ("message.sent", "system"),
+    ]
+    .iter()
+    .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
+    .collect();
+    assert_eq!(trail, expected, "the opt-out confirmation is the last send");
+    assert_eq!(
+        app.store.staged_audit_count().await.unwrap(),
+        0,
+        "nothing is left staged"
+    );
 }

@@ -735,3 +735,131 @@ pub async fn support_grants_are_per_organisation_and_end(store: S) {
     assert_eq!(listed[0].id, manager.id, "newest first");
     assert_eq!(listed[1].revoked_at, Some(later));
 }
+
+pub async fn staged_audit_entries_join_their_chains_in_order(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    store
+        .append_audit(audit(Some(a), "direct.0", t0()))
+        .await
+        .unwrap();
+    let staged: Vec<NewAuditEntry> = (0..5)
+        .map(|i| {
+            let org = if i % 2 == 0 { a } else { b };
+            audit(Some(org), &format!("staged.{i}"), t0() + secs(i))
+        })
+        .collect();
+    store.stage_audit(staged.clone()).await.unwrap();
+    assert_eq!(store.staged_audit_count().await.unwrap(), 5);
+    assert!(
+        store
+            .list_audit(AuditChain::Tenant(b.id()), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "staged, not yet in the log"
+    );
+    // Part, then a direct append in between, then the rest: each chain keeps staging order.
+    assert_eq!(store.chain_staged_audit(2).await.unwrap(), 2);
+    store
+        .append_audit(audit(Some(a), "direct.1", t0() + secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(store.chain_staged_audit(100).await.unwrap(), 3);
+    assert_eq!(store.chain_staged_audit(100).await.unwrap(), 0);
+    assert_eq!(store.staged_audit_count().await.unwrap(), 0);
+
+    let chain_a = whole_chain(&store, AuditChain::Tenant(a.id())).await;
+    let actions: Vec<_> = chain_a.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["direct.0", "staged.0", "direct.1", "staged.2", "staged.4"]
+    );
+    verify_chain_segment(&a.id().to_string(), &chain_a, None).expect("chain A holds");
+    let chain_b = whole_chain(&store, AuditChain::Tenant(b.id())).await;
+    assert_eq!(chain_b.len(), 2);
+    verify_chain_segment(&b.id().to_string(), &chain_b, None).expect("chain B holds");
+    // Chained as staged: the address opens, the detail is whole.
+    assert_eq!(chain_b[0].entry, staged[1]);
+
+    // Intake stages its own entry in its transaction: a new lead, then a touch; a replay none.
+    let context = AuditContext {
+        actor_kind: ActorKind::ApiKey,
+        actor_id: "key-1".to_owned(),
+        ip: Some("198.51.100.9".to_owned()),
+        correlation_id: "req-9".to_owned(),
+    };
+    let with_audit = |lead: NewLead| IntakeRequest {
+        audit: Some(context.clone()),
+        idempotency: Some(IdempotencyClaim {
+            key: "k".to_owned(),
+            request_hash: [1; 32],
+        }),
+        ..intake_req(b, lead, t0())
+    };
+    let created = store
+        .intake(b, with_audit(new_lead("Ann", Some("+14155552671"), None)))
+        .await
+        .unwrap();
+    let replayed = store
+        .intake(b, with_audit(new_lead("Ann", Some("+14155552671"), None)))
+        .await
+        .unwrap();
+    assert!(replayed.replayed);
+    let touched = store
+        .intake(
+            b,
+            IntakeRequest {
+                audit: Some(context.clone()),
+                ..intake_req(b, new_lead("Ann", Some("+14155552671"), None), t0())
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!touched.created);
+    assert_eq!(store.staged_audit_count().await.unwrap(), 2);
+    store.chain_staged_audit(100).await.unwrap();
+    let newest = store
+        .list_audit(AuditChain::Tenant(b.id()), None, 2)
+        .await
+        .unwrap();
+    let seen: Vec<_> = newest
+        .iter()
+        .map(|e| (e.entry.action.as_str(), e.entry.target_id.clone()))
+        .collect();
+    let lead = created.lead.id.to_string();
+    assert_eq!(seen, [("lead.touch", lead.clone()), ("lead.create", lead)]);
+    assert_eq!(newest[1].entry.actor_kind, ActorKind::ApiKey);
+    assert_eq!(newest[1].entry.ip.as_deref(), Some("198.51.100.9"));
+    assert_eq!(newest[1].entry.correlation_id, "req-9");
+}
+
+pub async fn concurrent_chainers_append_each_staged_entry_once(store: S) {
+    let a = tenant(&store, "A").await;
+    let entries: Vec<NewAuditEntry> = (0..60)
+        .map(|i| audit(Some(a), &format!("staged.{i}"), t0() + secs(i)))
+        .collect();
+    store.stage_audit(entries).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut total = 0;
+            loop {
+                let n = store.chain_staged_audit(7).await.unwrap();
+                total += n;
+                if n == 0 && store.staged_audit_count().await.unwrap() == 0 {
+                    return total;
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(total, 60, "each staged entry chained exactly once");
+    let chain = whole_chain(&store, AuditChain::Tenant(a.id())).await;
+    assert_eq!(chain.len(), 60);
+    verify_chain_segment(&a.id().to_string(), &chain, None).expect("one unbroken chain");
+}

@@ -222,6 +222,7 @@ pub fn validate(
 pub async fn create(
     State(state): State<AppState>,
     key: Auth<scope::LeadsWrite>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: ApiJson<CreateLead>,
 ) -> ApiResult<Response> {
@@ -247,7 +248,10 @@ pub async fn create(
     };
     let region = state.settings(key.tenant).await?.default_region;
     let lead = validate(body.value, &region, state.engine.clock.now())?;
-    let outcome = state.engine.intake(key.tenant, lead, idempotency).await?;
+    let outcome = state
+        .engine
+        .intake(key.tenant, lead, idempotency, key.actor.audit_context(ip))
+        .await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

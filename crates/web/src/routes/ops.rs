@@ -87,6 +87,10 @@ async fn render_metrics(state: &AppState) -> Response {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(engine::metrics::QUEUE_DEPTH).set(depth as f64);
     }
+    if let Ok(staged) = state.engine.store.staged_audit_count().await {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(engine::metrics::AUDIT_STAGED).set(staged as f64);
+    }
     match &state.prometheus {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

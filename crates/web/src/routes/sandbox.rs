@@ -109,11 +109,7 @@ pub async fn inbound(
             },
         )
         .await?;
-    let keyword = outcome.keyword.map(|k| match k {
-        compliance::Keyword::OptOut => "opt_out".to_owned(),
-        compliance::Keyword::OptIn => "opt_in".to_owned(),
-        compliance::Keyword::Help => "help".to_owned(),
-    });
+    let keyword = outcome.keyword.map(|k| k.as_str().to_owned());
     Ok((
         StatusCode::CREATED,
         Json(InboundResult {
