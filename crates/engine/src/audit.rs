@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 
-/// How many staged entries one pass of the chainer appends at most.
-const CHAIN_BATCH: u32 = 1_000;
+/// How many staged entries one pass of the chainer appends at most: small enough that a pass
+/// holds SQLite's one writer for a few milliseconds, so intake is not kept waiting.
+const CHAIN_BATCH: u32 = 200;
 
 /// What the engine did, for the audit log.
 #[derive(Debug, Clone)]
@@ -33,7 +34,17 @@ impl Engine {
     /// kept in its own table (messages, consent, suppressions), so a failure here is logged and
     /// counted, not returned: failing the job would repeat the change.
     pub async fn record_change(&self, tenant: Tenant, change: Change<'_>) {
-        let entry = NewAuditEntry {
+        let action = change.action;
+        let entry = self.audit_entry(tenant, change);
+        if let Err(e) = self.store.stage_audit(vec![entry]).await {
+            metrics::counter!(crate::metrics::AUDIT_STAGE_FAILURES).increment(1);
+            tracing::error!(error = %e, action, "staging an audit entry failed");
+        }
+    }
+
+    /// The audit entry of `change`, for a store method that stages it with the change itself.
+    pub fn audit_entry(&self, tenant: Tenant, change: Change<'_>) -> NewAuditEntry {
+        NewAuditEntry {
             id: AuditId::new(),
             tenant_id: Some(tenant.id()),
             at: self.clock.wall_now(),
@@ -45,10 +56,6 @@ impl Engine {
             ip: None,
             correlation_id: String::new(),
             detail: change.detail,
-        };
-        if let Err(e) = self.store.stage_audit(vec![entry]).await {
-            metrics::counter!(crate::metrics::AUDIT_STAGE_FAILURES).increment(1);
-            tracing::error!(error = %e, action = change.action, "staging an audit entry failed");
         }
     }
 }

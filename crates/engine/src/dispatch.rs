@@ -301,24 +301,22 @@ impl Engine {
                     error: None,
                     provider_called_at: called_at,
                     at: self.clock.now(),
+                    audit: Some(self.audit_entry(
+                        tenant,
+                        Change {
+                            actor: DISPATCHER,
+                            action: "message.sent",
+                            target: ("message", message.id.to_string()),
+                            detail: serde_json::json!({
+                                "channel": message.channel,
+                                "provider": self.provider_name(message.channel),
+                                "status": receipt.status,
+                            }),
+                        },
+                    )),
                 },
             )
-            .await?;
-        self.record_change(
-            tenant,
-            Change {
-                actor: DISPATCHER,
-                action: "message.sent",
-                target: ("message", message.id.to_string()),
-                detail: serde_json::json!({
-                    "channel": message.channel,
-                    "provider": self.provider_name(message.channel),
-                    "status": receipt.status,
-                }),
-            },
-        )
-        .await;
-        Ok(())
+            .await
     }
 
     async fn record_failed(
@@ -339,20 +337,18 @@ impl Engine {
                     error: Some(code.to_owned()),
                     provider_called_at: called_at,
                     at: self.clock.now(),
+                    audit: Some(self.audit_entry(
+                        tenant,
+                        Change {
+                            actor: DISPATCHER,
+                            action: "message.failed",
+                            target: ("message", message.id.to_string()),
+                            detail: serde_json::json!({ "channel": message.channel, "code": code }),
+                        },
+                    )),
                 },
             )
-            .await?;
-        self.record_change(
-            tenant,
-            Change {
-                actor: DISPATCHER,
-                action: "message.failed",
-                target: ("message", message.id.to_string()),
-                detail: serde_json::json!({ "channel": message.channel, "code": code }),
-            },
-        )
-        .await;
-        Ok(())
+            .await
     }
 
     /// A provider error that retrying may cure. The message stays "sending" so the next attempt

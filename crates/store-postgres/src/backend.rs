@@ -675,6 +675,7 @@ impl Store for PostgresStore {
         id: MessageId,
         result: OutboundResult,
     ) -> DbResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE messages SET status = $1, provider = $2, \
              provider_message_id = COALESCE($3, provider_message_id), error = $4, \
@@ -689,14 +690,17 @@ impl Store for PostgresStore {
         .bind(us(result.at))
         .bind(tenant.id().as_uuid())
         .bind(id.as_uuid())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
-            Err(DbError::NotFound)
-        } else {
-            Ok(())
+            return Err(DbError::NotFound);
         }
+        if let Some(entry) = &result.audit {
+            crate::identity::stage_in(&mut tx, &self.cipher, entry).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
     }
 
     async fn record_inbound(&self, tenant: Tenant, message: NewInbound) -> DbResult<Message> {

@@ -2,20 +2,18 @@
 //! pool, writes through the writer (whose batches serialise every audit append, so a chain's
 //! next `seq` is always its last plus one).
 
-use std::collections::HashMap;
-
 use domain::{Email, Role, SessionId, SupportGrantId, Tenant, TenantId, Timestamp, UserId};
 use sqlx::SqliteConnection;
 use store::codec::us;
 use store::codec_identity::{
-    self, AuditRow, MembershipRow, SessionRow, StagedAuditRow, SupportGrantRow, UserRow,
-    seal_audit, seal_session_ip, seal_user, strongest_grant as strongest,
+    self, AuditRow, MembershipRow, SessionRow, SupportGrantRow, UserRow, seal_audit,
+    seal_session_ip, seal_user, strongest_grant as strongest,
 };
 use store::{
     AuditChain, AuditEntry, DbError, DbResult, Membership, NewAuditEntry, NewOneTimeToken,
     NewRefreshToken, NewSupportGrant, NewUser, OneTimeKind, OneTimeToken, RefreshOutcome,
-    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, staged_audit_columns,
-    support_grant_columns, user_columns,
+    SessionRecord, SupportGrant, UserRecord, audit_columns, session_columns, support_grant_columns,
+    user_columns,
 };
 use uuid::Uuid;
 
@@ -663,51 +661,6 @@ impl SqliteStore {
             .await
     }
 
-    pub(crate) async fn chain_staged_audit_impl(&self, limit: u32) -> DbResult<u64> {
-        let cipher = self.cipher.clone();
-        self.writer
-            .write_one(move |conn| {
-                Box::pin(async move {
-                    let rows = sqlx::query_as::<_, StagedAuditRow>(concat!(
-                        "SELECT position, ",
-                        staged_audit_columns!(),
-                        " FROM audit_outbox ORDER BY position LIMIT ?"
-                    ))
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    let mut links: HashMap<String, Option<(i64, Vec<u8>)>> = HashMap::new();
-                    let count = rows.len() as u64;
-                    for row in rows {
-                        let position = row.position;
-                        let entry = row.open(&cipher)?;
-                        let chain = AuditChain::of(entry.tenant_id).key();
-                        let prev = match links.remove(&chain) {
-                            Some(prev) => prev,
-                            None => last_link(conn, &chain).await?,
-                        };
-                        let appended = append_after(conn, &cipher, entry, prev).await?;
-                        links.insert(chain, Some((appended.seq, appended.hash)));
-                        sqlx::query("DELETE FROM audit_outbox WHERE position = ?")
-                            .bind(position)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(db)?;
-                    }
-                    Ok(count)
-                })
-            })
-            .await
-    }
-
-    pub(crate) async fn staged_audit_count_impl(&self) -> DbResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
-            .fetch_one(&self.read)
-            .await
-            .map_err(db)
-    }
-
     pub(crate) async fn list_audit_impl(
         &self,
         chain: AuditChain,
@@ -933,31 +886,16 @@ async fn append_after(
     })
 }
 
-/// Stages an audit entry in the current write (see `Store::stage_audit`).
+/// Stages an audit entry in the current write (see `Store::stage_audit`). On SQLite that is
+/// appending it to its chain at once: the one writer already serialises every write, so there is
+/// no chain lock to wait for, and an outbox would only add an insert and a delete.
 pub(crate) async fn stage_in(
     conn: &mut SqliteConnection,
     cipher: &crypto::Cipher,
     entry: &NewAuditEntry,
 ) -> DbResult<()> {
-    let sealed = codec_identity::seal_staged(cipher, entry);
-    sqlx::query(concat!(
-        "INSERT INTO audit_outbox (",
-        staged_audit_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(entry.id.as_uuid())
-    .bind(entry.tenant_id.map(|t| t.as_uuid()))
-    .bind(us(entry.at))
-    .bind(entry.actor_kind.as_str())
-    .bind(&entry.actor_id)
-    .bind(&entry.action)
-    .bind(&entry.target_kind)
-    .bind(&entry.target_id)
-    .bind(&sealed.ip_ct)
-    .bind(&entry.correlation_id)
-    .bind(&sealed.detail)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    let chain = AuditChain::of(entry.tenant_id).key();
+    let prev = last_link(conn, &chain).await?;
+    append_after(conn, cipher, entry.clone(), prev).await?;
     Ok(())
 }

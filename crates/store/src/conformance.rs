@@ -738,10 +738,36 @@ pub async fn outbound_messages_are_recorded_once(store: S) {
                 error: None,
                 provider_called_at: Some(t0() + secs(1)),
                 at: t0() + secs(1),
+                audit: Some(NewAuditEntry {
+                    id: domain::AuditId::new(),
+                    tenant_id: Some(a.id()),
+                    at: t0() + secs(1),
+                    actor_kind: ActorKind::System,
+                    actor_id: "dispatcher".into(),
+                    action: "message.sent".into(),
+                    target_kind: "message".into(),
+                    target_id: first.id.to_string(),
+                    ip: None,
+                    correlation_id: String::new(),
+                    detail: serde_json::json!({}),
+                }),
             },
         )
         .await
         .unwrap();
+    store.chain_staged_audit(100).await.unwrap();
+    let logged = store
+        .list_audit(AuditChain::Tenant(a.id()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        logged
+            .iter()
+            .map(|e| e.entry.action.as_str())
+            .collect::<Vec<_>>(),
+        ["message.sent"],
+        "the entry is staged with the change"
+    );
     let got = store
         .get_message(a, first.id)
         .await
@@ -766,6 +792,7 @@ pub async fn outbound_messages_are_recorded_once(store: S) {
                     error: None,
                     provider_called_at: None,
                     at: t0(),
+                    audit: None,
                 }
             )
             .await,

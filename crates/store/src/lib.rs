@@ -209,8 +209,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// chain's last entry by hash. Entries cannot be changed or removed afterwards.
     async fn append_audit(&self, entry: NewAuditEntry) -> DbResult<AuditEntry>;
     /// Stages entries for the audit log without waiting for their chain: they are appended, in
-    /// order, by the next [`Store::chain_staged_audit`]. For changes made at a rate that must not
-    /// queue on one chain (messages, replies, opt-outs).
+    /// order, by the next [`Store::chain_staged_audit`] at the latest. For changes made at a rate
+    /// that must not queue on one chain (intake, messages, replies, opt-outs). A backend whose
+    /// writes are serialised anyway (SQLite's one writer) appends them at once.
     async fn stage_audit(&self, entries: Vec<NewAuditEntry>) -> DbResult<()>;
     /// Appends up to `limit` staged entries, oldest first, to their chains, and returns how many.
     /// Safe to run in several processes at once (one chains while the others find nothing to

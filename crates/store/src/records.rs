@@ -262,6 +262,8 @@ pub struct OutboundResult {
     pub error: Option<String>,
     pub provider_called_at: Option<Timestamp>,
     pub at: Timestamp,
+    /// Staged for the audit log in the same transaction (see `Store::stage_audit`).
+    pub audit: Option<crate::NewAuditEntry>,
 }
 
 #[derive(Debug, Clone)]
