@@ -447,10 +447,11 @@ impl Store for SqliteStore {
         // Seal outside the writer: the writer's time is the whole database's time.
         let sealed = codec::seal_lead(&self.cipher, tenant.id(), req.new_lead_id, &req.lead);
         let cipher = self.cipher.clone();
+        let links = self.writer.links();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    crate::intake::intake(conn, &cipher, tenant.id(), req, sealed).await
+                    crate::intake::intake(conn, &cipher, &links, tenant.id(), req, sealed).await
                 })
             })
             .await
@@ -725,8 +726,11 @@ impl Store for SqliteStore {
     ) -> DbResult<()> {
         let t = tenant.id().as_uuid();
         let cipher = self.cipher.clone();
+        let links = self.writer.links();
+        // With an audit entry it writes twice, so it needs its own savepoint.
+        let two_writes = result.audit.is_some();
         self.writer
-            .write_one(move |conn| {
+            .write_as(two_writes, move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
                         "UPDATE messages SET status = ?, provider = ?, provider_message_id = COALESCE(?, provider_message_id), \
@@ -748,7 +752,7 @@ impl Store for SqliteStore {
                         return Err(DbError::NotFound);
                     }
                     if let Some(entry) = &result.audit {
-                        crate::identity::stage_in(conn, &cipher, entry).await?;
+                        crate::identity::stage_in(conn, &cipher, &links, entry).await?;
                     }
                     Ok(())
                 })

@@ -17,7 +17,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use crate::{SqliteStore, db};
+use crate::{ChainLinks, SqliteStore, db};
 
 impl SqliteStore {
     pub(crate) async fn set_tenant_secrets_impl(
@@ -636,24 +636,22 @@ impl SqliteStore {
 
     pub(crate) async fn append_audit_impl(&self, entry: NewAuditEntry) -> DbResult<AuditEntry> {
         let cipher = self.cipher.clone();
+        let links = self.writer.links();
         self.writer
             .write_one(move |conn| {
-                Box::pin(async move {
-                    let chain = AuditChain::of(entry.tenant_id).key();
-                    let prev = last_link(conn, &chain).await?;
-                    append_after(conn, &cipher, entry, prev).await
-                })
+                Box::pin(async move { append_linked(conn, &cipher, &links, entry).await })
             })
             .await
     }
 
     pub(crate) async fn stage_audit_impl(&self, entries: Vec<NewAuditEntry>) -> DbResult<()> {
         let cipher = self.cipher.clone();
+        let links = self.writer.links();
         self.writer
-            .write_one(move |conn| {
+            .write(move |conn| {
                 Box::pin(async move {
                     for entry in &entries {
-                        stage_in(conn, &cipher, entry).await?;
+                        stage_in(conn, &cipher, &links, entry).await?;
                     }
                     Ok(())
                 })
@@ -892,10 +890,80 @@ async fn append_after(
 pub(crate) async fn stage_in(
     conn: &mut SqliteConnection,
     cipher: &crypto::Cipher,
+    links: &ChainLinks,
     entry: &NewAuditEntry,
 ) -> DbResult<()> {
-    let chain = AuditChain::of(entry.tenant_id).key();
-    let prev = last_link(conn, &chain).await?;
-    append_after(conn, cipher, entry.clone(), prev).await?;
+    append_linked(conn, cipher, links, entry.clone()).await?;
     Ok(())
+}
+
+/// Appends `entry` to its chain after the chain's last link, known to the writer or read here.
+async fn append_linked(
+    conn: &mut SqliteConnection,
+    cipher: &crypto::Cipher,
+    links: &ChainLinks,
+    entry: NewAuditEntry,
+) -> DbResult<AuditEntry> {
+    let chain = AuditChain::of(entry.tenant_id).key();
+    let prev = match links.get(&chain) {
+        Some(link) => Some(link),
+        None => last_link(conn, &chain).await?,
+    };
+    let appended = append_after(conn, cipher, entry, prev).await?;
+    links.set(chain, (appended.seq, appended.hash.clone()));
+    Ok(appended)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn entry(tenant: Option<domain::TenantId>, action: &str) -> NewAuditEntry {
+        NewAuditEntry {
+            id: domain::AuditId::new(),
+            tenant_id: tenant,
+            at: domain::clock::wall_clock_now(),
+            actor_kind: store::ActorKind::System,
+            actor_id: "test".into(),
+            action: action.into(),
+            target_kind: "lead".into(),
+            target_id: "l".into(),
+            ip: None,
+            correlation_id: String::new(),
+            detail: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_append_leaves_no_stale_link_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("leadline.db").display());
+        let store = SqliteStore::open(&url, crypto::Cipher::new(crypto::KeyRing::generate()))
+            .await
+            .unwrap();
+        store.append_audit_impl(entry(None, "first")).await.unwrap();
+        // An operation that appends and then fails: its savepoint undoes the append.
+        let (cipher, links) = (store.cipher.clone(), store.writer.links());
+        let failed: DbResult<()> = store
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    stage_in(conn, &cipher, &links, &entry(None, "undone")).await?;
+                    Err(DbError::Conflict("the operation fails after appending".into()))
+                })
+            })
+            .await;
+        assert!(failed.is_err());
+        store.append_audit_impl(entry(None, "second")).await.unwrap();
+        let chain = store
+            .audit_chain_page_impl(AuditChain::Platform, 0, 10)
+            .await
+            .unwrap();
+        let actions: Vec<_> = chain.iter().map(|e| e.entry.action.as_str()).collect();
+        assert_eq!(actions, ["first", "second"]);
+        codec_identity::verify_chain_segment("platform", &chain, None)
+            .expect("the chain holds: the second entry follows the first");
+    }
 }

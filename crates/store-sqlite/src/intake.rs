@@ -12,6 +12,7 @@ use crate::db;
 pub(crate) async fn intake(
     conn: &mut SqliteConnection,
     cipher: &Cipher,
+    links: &crate::ChainLinks,
     tenant: TenantId,
     req: IntakeRequest,
     sealed: SealedLead,
@@ -173,7 +174,7 @@ pub(crate) async fn intake(
             &req.lead.source,
             req.received_at,
         );
-        crate::identity::stage_in(conn, cipher, &entry).await?;
+        crate::identity::stage_in(conn, cipher, links, &entry).await?;
     }
     Ok(outcome)
 }

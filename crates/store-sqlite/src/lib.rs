@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 use store::{DbError, DbResult};
 
-pub use writer::Writer;
+pub use writer::{ChainLinks, Writer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

@@ -8,6 +8,9 @@
 //! durable. Callers get their result only after that commit, so an
 //! answer never gets ahead of the disk.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use futures::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
 use store::{DbError, DbResult};
@@ -69,18 +72,51 @@ fn send_reply<R>(reply: oneshot::Sender<DbResult<R>>, answer: DbResult<R>) {
     }
 }
 
+/// The last link `(seq, hash)` of each audit chain, as this writer last wrote it: appending
+/// then needs no read of the chain's end. Only the writer appends, so the cache is right as long
+/// as what it wrote is kept; the writer clears it whenever an operation or a batch is rolled back.
+#[derive(Debug, Default)]
+pub struct ChainLinks(Mutex<HashMap<String, (i64, Vec<u8>)>>);
+
+impl ChainLinks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Vec<u8>)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, chain: &str) -> Option<(i64, Vec<u8>)> {
+        self.lock().get(chain).cloned()
+    }
+
+    pub fn set(&self, chain: String, link: (i64, Vec<u8>)) {
+        self.lock().insert(chain, link);
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 /// A handle to the writer task. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Writer {
     queue: mpsc::Sender<Box<dyn Operation>>,
+    links: Arc<ChainLinks>,
 }
 
 impl Writer {
     /// Starts the writer task on `conn`.
     pub fn spawn(conn: SqliteConnection) -> Writer {
         let (queue, rx) = mpsc::channel::<Box<dyn Operation>>(8192);
-        tokio::spawn(run(conn, rx));
-        Writer { queue }
+        let links = Arc::new(ChainLinks::default());
+        tokio::spawn(run(conn, rx, links.clone()));
+        Writer { queue, links }
+    }
+
+    /// The audit chains' last links, for operations that append to the audit log.
+    pub fn links(&self) -> Arc<ChainLinks> {
+        self.links.clone()
     }
 
     /// Runs `op` inside the next batch and returns its result once the batch is committed.
@@ -104,6 +140,16 @@ impl Writer {
         self.enqueue(op, false).await
     }
 
+    /// [`write`](Self::write) when `several_writes`, else [`write_one`](Self::write_one): for an
+    /// operation that writes once or twice depending on its input.
+    pub async fn write_as<R, F>(&self, several_writes: bool, op: F) -> DbResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, DbResult<R>> + Send + 'static,
+    {
+        self.enqueue(op, several_writes).await
+    }
+
     async fn enqueue<R, F>(&self, op: F, savepoint: bool) -> DbResult<R>
     where
         R: Send + 'static,
@@ -123,7 +169,11 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Operation>>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Box<dyn Operation>>,
+    links: Arc<ChainLinks>,
+) {
     let mut batch: Vec<Box<dyn Operation>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -133,14 +183,18 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Operatio
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut batch).await;
+        run_batch(&mut conn, &mut batch, &links).await;
     }
     if let Err(e) = conn.close().await {
         tracing::warn!(error = %e, "closing the SQLite writer connection");
     }
 }
 
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Operation>>) {
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut Vec<Box<dyn Operation>>,
+    links: &ChainLinks,
+) {
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         tracing::error!(error = %e, "SQLite writer could not begin a transaction");
         for op in batch.drain(..) {
@@ -158,6 +212,10 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Operatio
             continue;
         }
         let (ok, deliver) = op.run(conn).await;
+        if !ok {
+            // Whatever it appended is undone: the cached links may be ahead of the log.
+            links.clear();
+        }
         if savepoint {
             let end = if ok {
                 "RELEASE op"
@@ -173,6 +231,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Operatio
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => delivers.into_iter().for_each(|deliver| deliver(None)),
         Err(e) => {
+            links.clear();
             tracing::error!(error = %e, "SQLite batch commit failed");
             if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
                 tracing::error!(error = %e, "SQLite rollback after a failed commit");
