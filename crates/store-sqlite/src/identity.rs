@@ -951,12 +951,17 @@ mod tests {
             .write(move |conn| {
                 Box::pin(async move {
                     stage_in(conn, &cipher, &links, &entry(None, "undone")).await?;
-                    Err(DbError::Conflict("the operation fails after appending".into()))
+                    Err(DbError::Conflict(
+                        "the operation fails after appending".into(),
+                    ))
                 })
             })
             .await;
         assert!(failed.is_err());
-        store.append_audit_impl(entry(None, "second")).await.unwrap();
+        store
+            .append_audit_impl(entry(None, "second"))
+            .await
+            .unwrap();
         let chain = store
             .audit_chain_page_impl(AuditChain::Platform, 0, 10)
             .await
