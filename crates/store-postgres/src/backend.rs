@@ -23,7 +23,7 @@ use store::{
     MessageQuery, NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOneTimeToken,
     NewOutbound, NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, OutboundResult,
     RefreshOutcome, SessionRecord, Store, TenantRecord, TenantSettings, UserRecord, job_columns,
-    lead_columns, message_columns,
+    lead_columns, message_columns, staged_audit_columns,
 };
 use uuid::Uuid;
 
@@ -675,32 +675,55 @@ impl Store for PostgresStore {
         id: MessageId,
         result: OutboundResult,
     ) -> DbResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let done = sqlx::query(
-            "UPDATE messages SET status = $1, provider = $2, \
+        const UPDATE: &str = "UPDATE messages SET status = $1, provider = $2, \
              provider_message_id = COALESCE($3, provider_message_id), error = $4, \
              provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
-             WHERE tenant_id = $7 AND id = $8",
-        )
-        .bind(result.status.as_str())
-        .bind(&result.provider)
-        .bind(&result.provider_message_id)
-        .bind(&result.error)
-        .bind(result.provider_called_at.map(us))
-        .bind(us(result.at))
-        .bind(tenant.id().as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *tx)
-        .await
+             WHERE tenant_id = $7 AND id = $8";
+        let bind = |q: sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>| {
+            q.bind(result.status.as_str())
+                .bind(result.provider.clone())
+                .bind(result.provider_message_id.clone())
+                .bind(result.error.clone())
+                .bind(result.provider_called_at.map(us))
+                .bind(us(result.at))
+                .bind(tenant.id().as_uuid())
+                .bind(id.as_uuid())
+        };
+        let done = match &result.audit {
+            None => bind(sqlx::query(UPDATE)).execute(&self.pool).await,
+            // One statement, so one round trip: the entry is staged only if the row changed.
+            Some(entry) => {
+                let sealed = store::codec_identity::seal_staged(&self.cipher, entry);
+                bind(sqlx::query(concat!(
+                    "WITH changed AS (UPDATE messages SET status = $1, provider = $2, \
+                     provider_message_id = COALESCE($3, provider_message_id), error = $4, \
+                     provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
+                     WHERE tenant_id = $7 AND id = $8 RETURNING id) \
+                     INSERT INTO audit_outbox (",
+                    staged_audit_columns!(),
+                    ") SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM changed"
+                )))
+                .bind(entry.id.as_uuid())
+                .bind(entry.tenant_id.map(|t| t.as_uuid()))
+                .bind(us(entry.at))
+                .bind(entry.actor_kind.as_str())
+                .bind(entry.actor_id.clone())
+                .bind(entry.action.clone())
+                .bind(entry.target_kind.clone())
+                .bind(entry.target_id.clone())
+                .bind(sealed.ip_ct)
+                .bind(entry.correlation_id.clone())
+                .bind(sealed.detail)
+                .execute(&self.pool)
+                .await
+            }
+        }
         .map_err(db)?;
         if done.rows_affected() == 0 {
-            return Err(DbError::NotFound);
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
         }
-        if let Some(entry) = &result.audit {
-            crate::identity::stage_in(&mut tx, &self.cipher, entry).await?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(())
     }
 
     async fn record_inbound(&self, tenant: Tenant, message: NewInbound) -> DbResult<Message> {

@@ -695,6 +695,7 @@ impl PostgresStore {
                 }
                 let mut links: HashMap<String, Option<(i64, Vec<u8>)>> = HashMap::new();
                 let mut positions = Vec::with_capacity(rows.len());
+                let mut batch = AuditBatch::default();
                 for row in rows {
                     positions.push(row.position);
                     let entry = row.open(&cipher)?;
@@ -703,9 +704,11 @@ impl PostgresStore {
                         Some(prev) => prev,
                         None => last_link(conn, &chain).await?,
                     };
-                    let appended = append_after(conn, &cipher, entry, prev).await?;
-                    links.insert(chain, Some((appended.seq, appended.hash)));
+                    let sealed = seal_audit(&cipher, &entry, prev);
+                    links.insert(chain, Some((sealed.seq, sealed.hash.clone())));
+                    batch.push(&entry, sealed);
                 }
+                batch.insert(conn).await?;
                 // By position, not "up to the last": a row with a lower position may commit
                 // after this one started.
                 sqlx::query("DELETE FROM audit_outbox WHERE position = ANY($1)")
@@ -987,4 +990,77 @@ pub(crate) async fn stage_in(
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// Chained entries as columns, inserted in one statement (`UNNEST`): one round trip for a whole
+/// pass of the chainer, not one per entry.
+#[derive(Default)]
+struct AuditBatch {
+    chain: Vec<String>,
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    tenant_id: Vec<Option<Uuid>>,
+    at: Vec<i64>,
+    actor_kind: Vec<String>,
+    actor_id: Vec<String>,
+    action: Vec<String>,
+    target_kind: Vec<String>,
+    target_id: Vec<String>,
+    ip_ct: Vec<Option<Vec<u8>>>,
+    correlation_id: Vec<String>,
+    detail: Vec<String>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl AuditBatch {
+    fn push(&mut self, entry: &NewAuditEntry, sealed: codec_identity::SealedAudit) {
+        self.chain.push(sealed.chain);
+        self.seq.push(sealed.seq);
+        self.id.push(entry.id.as_uuid());
+        self.tenant_id.push(entry.tenant_id.map(|t| t.as_uuid()));
+        self.at.push(us(entry.at));
+        self.actor_kind.push(entry.actor_kind.as_str().to_owned());
+        self.actor_id.push(entry.actor_id.clone());
+        self.action.push(entry.action.clone());
+        self.target_kind.push(entry.target_kind.clone());
+        self.target_id.push(entry.target_id.clone());
+        self.ip_ct.push(sealed.ip_ct);
+        self.correlation_id.push(entry.correlation_id.clone());
+        self.detail.push(sealed.detail);
+        self.prev_hash.push(sealed.prev_hash);
+        self.hash.push(sealed.hash);
+    }
+
+    async fn insert(self, conn: &mut PgConnection) -> DbResult<()> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(concat!(
+            "INSERT INTO audit_log (",
+            audit_columns!(),
+            ") SELECT * FROM UNNEST($1::text[], $2::int8[], $3::uuid[], $4::uuid[], $5::int8[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], \
+             $12::text[], $13::text[], $14::bytea[], $15::bytea[])"
+        ))
+        .bind(self.chain)
+        .bind(self.seq)
+        .bind(self.id)
+        .bind(self.tenant_id)
+        .bind(self.at)
+        .bind(self.actor_kind)
+        .bind(self.actor_id)
+        .bind(self.action)
+        .bind(self.target_kind)
+        .bind(self.target_id)
+        .bind(self.ip_ct)
+        .bind(self.correlation_id)
+        .bind(self.detail)
+        .bind(self.prev_hash)
+        .bind(self.hash)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
 }
