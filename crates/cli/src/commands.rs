@@ -233,42 +233,11 @@ pub async fn operator_create(config: &Config, email: &str, json: bool) -> anyhow
     }
     let ring = open_key_ring(config)?;
     let store = open_store(config, ring.cipher).await?;
-    let now = domain::clock::wall_clock_now();
-    let hash = crypto::hash_password(&password).context("hashing the password")?;
-    let user = match store
-        .create_user(store::NewUser {
-            id: domain::UserId::new(),
-            email,
-            password_hash: hash,
-            must_change_password: false,
-            operator: true,
-            created_at: now,
-        })
-        .await
-    {
-        Ok(user) => user,
-        Err(store::DbError::Conflict(_)) => bail!("a user with that email exists already"),
-        Err(e) => return Err(e.into()),
-    };
-    store
-        .append_audit(store::NewAuditEntry {
-            id: domain::AuditId::new(),
-            tenant_id: None,
-            at: now,
-            actor_kind: store::ActorKind::System,
-            actor_id: "cli".to_owned(),
-            action: "operator.create".to_owned(),
-            target_kind: "user".to_owned(),
-            target_id: user.id.to_string(),
-            ip: None,
-            correlation_id: String::new(),
-            detail: serde_json::json!({}),
-        })
-        .await?;
+    let user = create_user(store.as_ref(), None, email, &password, false).await?;
     if json {
-        println!("{}", serde_json::json!({ "id": user.id }));
+        println!("{}", serde_json::json!({ "id": user }));
     } else {
-        println!("Created platform operator {}", user.id);
+        println!("Created platform operator {user}");
     }
     Ok(())
 }
@@ -282,6 +251,25 @@ pub async fn create_member(
     password: &str,
     must_change_password: bool,
 ) -> anyhow::Result<domain::UserId> {
+    create_user(
+        store,
+        Some((tenant, role)),
+        email,
+        password,
+        must_change_password,
+    )
+    .await
+}
+
+/// Creates a member of an organisation with a role, or (`seat` = `None`) a platform operator,
+/// and records it in the organisation's audit chain (the platform's for an operator).
+async fn create_user(
+    store: &dyn store::Store,
+    seat: Option<(&store::TenantRecord, domain::Role)>,
+    email: domain::Email,
+    password: &str,
+    must_change_password: bool,
+) -> anyhow::Result<domain::UserId> {
     let now = domain::clock::wall_clock_now();
     let hash = crypto::hash_password(password).context("hashing the password")?;
     let user = match store
@@ -290,7 +278,7 @@ pub async fn create_member(
             email,
             password_hash: hash,
             must_change_password,
-            operator: false,
+            operator: seat.is_none(),
             created_at: now,
         })
         .await
@@ -299,21 +287,31 @@ pub async fn create_member(
         Err(store::DbError::Conflict(_)) => bail!("a user with that email exists already"),
         Err(e) => return Err(e.into()),
     };
-    let scope = Tenant::from_authenticated(tenant.id);
-    store.add_membership(scope, user.id, role, now).await?;
+    let (tenant_id, action, detail) = match seat {
+        Some((tenant, role)) => {
+            let scope = Tenant::from_authenticated(tenant.id);
+            store.add_membership(scope, user.id, role, now).await?;
+            (
+                Some(tenant.id),
+                "user.create",
+                serde_json::json!({ "role": role }),
+            )
+        }
+        None => (None, "operator.create", serde_json::json!({})),
+    };
     store
         .append_audit(store::NewAuditEntry {
             id: domain::AuditId::new(),
-            tenant_id: Some(tenant.id),
+            tenant_id,
             at: now,
             actor_kind: store::ActorKind::System,
             actor_id: "cli".to_owned(),
-            action: "user.create".to_owned(),
+            action: action.to_owned(),
             target_kind: "user".to_owned(),
             target_id: user.id.to_string(),
             ip: None,
             correlation_id: String::new(),
-            detail: serde_json::json!({ "role": role }),
+            detail,
         })
         .await?;
     Ok(user.id)

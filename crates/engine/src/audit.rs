@@ -2,9 +2,10 @@
 //! blocked, replies received, opt-outs, suppressions), and the task that chains staged entries.
 //!
 //! These changes happen at the rate of traffic, so their entries are staged
-//! ([`store::Store::stage_audit`]) rather than appended: appending takes the organisation's chain
-//! lock, and a busy organisation's sends would queue on it. [`run_chainer`] appends staged
-//! entries to their chains every second, in the order they were staged.
+//! ([`store::Store::stage_audit`]) rather than appended: on PostgreSQL appending takes the
+//! organisation's chain lock, and a busy organisation's sends would queue on it. [`run_chainer`]
+//! appends staged entries to their chains every second, in the order they were staged (SQLite
+//! chains them as they are staged, so there it finds nothing to do).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 
-/// How many staged entries one pass of the chainer appends at most: small enough that a pass
-/// holds SQLite's one writer for a few milliseconds, so intake is not kept waiting.
+/// How many staged entries one pass of the chainer appends at most (one transaction, which
+/// holds the chains it touches for that long).
 const CHAIN_BATCH: u32 = 200;
 
 /// What the engine did, for the audit log.

@@ -9,9 +9,9 @@ use crate::{Engine, EngineError};
 
 impl Engine {
     /// Takes a lead. New: stored, consent recorded, first response enqueued (201). Known by
-    /// phone or email: a touch on the existing lead (200), nothing sent again.
+    /// phone or email: a touch on the existing lead (200), nothing sent again. `audit` says who
+    /// asks; the store stages `lead.create` or `lead.touch` in the same transaction.
     #[tracing::instrument(skip_all, fields(tenant = %tenant.id(), source = %lead.source))]
-    /// `audit` says who asks; the store stages `lead.create` or `lead.touch` with the lead.
     pub async fn intake(
         &self,
         tenant: Tenant,

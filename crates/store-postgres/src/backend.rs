@@ -675,50 +675,40 @@ impl Store for PostgresStore {
         id: MessageId,
         result: OutboundResult,
     ) -> DbResult<()> {
-        const UPDATE: &str = "UPDATE messages SET status = $1, provider = $2, \
-             provider_message_id = COALESCE($3, provider_message_id), error = $4, \
-             provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
-             WHERE tenant_id = $7 AND id = $8";
-        let bind = |q: sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>| {
-            q.bind(result.status.as_str())
-                .bind(result.provider.clone())
-                .bind(result.provider_message_id.clone())
-                .bind(result.error.clone())
-                .bind(result.provider_called_at.map(us))
-                .bind(us(result.at))
-                .bind(tenant.id().as_uuid())
-                .bind(id.as_uuid())
-        };
-        let done = match &result.audit {
-            None => bind(sqlx::query(UPDATE)).execute(&self.pool).await,
-            // One statement, so one round trip: the entry is staged only if the row changed.
-            Some(entry) => {
-                let sealed = store::codec_identity::seal_staged(&self.cipher, entry);
-                bind(sqlx::query(concat!(
-                    "WITH changed AS (UPDATE messages SET status = $1, provider = $2, \
-                     provider_message_id = COALESCE($3, provider_message_id), error = $4, \
-                     provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
-                     WHERE tenant_id = $7 AND id = $8 RETURNING id) \
-                     INSERT INTO audit_outbox (",
-                    staged_audit_columns!(),
-                    ") SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM changed"
-                )))
-                .bind(entry.id.as_uuid())
-                .bind(entry.tenant_id.map(|t| t.as_uuid()))
-                .bind(us(entry.at))
-                .bind(entry.actor_kind.as_str())
-                .bind(entry.actor_id.clone())
-                .bind(entry.action.clone())
-                .bind(entry.target_kind.clone())
-                .bind(entry.target_id.clone())
-                .bind(sealed.ip_ct)
-                .bind(entry.correlation_id.clone())
-                .bind(sealed.detail)
-                .execute(&self.pool)
-                .await
-            }
+        // $1..$8; with an audit entry, one statement stages it only if the row changed (one
+        // round trip, one transaction).
+        macro_rules! finish {
+            () => {
+                "UPDATE messages SET status = $1, provider = $2, \
+                 provider_message_id = COALESCE($3, provider_message_id), error = $4, \
+                 provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
+                 WHERE tenant_id = $7 AND id = $8"
+            };
         }
-        .map_err(db)?;
+        let query = match &result.audit {
+            None => sqlx::query(finish!()),
+            Some(_) => sqlx::query(concat!(
+                "WITH changed AS (",
+                finish!(),
+                " RETURNING id) INSERT INTO audit_outbox (",
+                staged_audit_columns!(),
+                ") SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM changed"
+            )),
+        };
+        let query = query
+            .bind(result.status.as_str())
+            .bind(&result.provider)
+            .bind(&result.provider_message_id)
+            .bind(&result.error)
+            .bind(result.provider_called_at.map(us))
+            .bind(us(result.at))
+            .bind(tenant.id().as_uuid())
+            .bind(id.as_uuid());
+        let query = match &result.audit {
+            Some(entry) => crate::identity::bind_staged(query, &self.cipher, entry),
+            None => query,
+        };
+        let done = query.execute(&self.pool).await.map_err(db)?;
         if done.rows_affected() == 0 {
             Err(DbError::NotFound)
         } else {

@@ -932,34 +932,15 @@ async fn append_after(
     prev: Option<(i64, Vec<u8>)>,
 ) -> DbResult<AuditEntry> {
     let sealed = seal_audit(cipher, &entry, prev);
-    sqlx::query(concat!(
-        "INSERT INTO audit_log (",
-        audit_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-    ))
-    .bind(&sealed.chain)
-    .bind(sealed.seq)
-    .bind(entry.id.as_uuid())
-    .bind(entry.tenant_id.map(|t| t.as_uuid()))
-    .bind(us(entry.at))
-    .bind(entry.actor_kind.as_str())
-    .bind(&entry.actor_id)
-    .bind(&entry.action)
-    .bind(&entry.target_kind)
-    .bind(&entry.target_id)
-    .bind(&sealed.ip_ct)
-    .bind(&entry.correlation_id)
-    .bind(&sealed.detail)
-    .bind(&sealed.prev_hash)
-    .bind(&sealed.hash)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    let (seq, prev_hash, hash) = (sealed.seq, sealed.prev_hash.clone(), sealed.hash.clone());
+    let mut one = AuditBatch::default();
+    one.push(&entry, sealed);
+    one.insert(conn).await?;
     Ok(AuditEntry {
-        seq: sealed.seq,
+        seq,
         entry,
-        prev_hash: sealed.prev_hash,
-        hash: sealed.hash,
+        prev_hash,
+        hash,
     })
 }
 
@@ -969,27 +950,38 @@ pub(crate) async fn stage_in(
     cipher: &crypto::Cipher,
     entry: &NewAuditEntry,
 ) -> DbResult<()> {
-    let sealed = codec_identity::seal_staged(cipher, entry);
-    sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "INSERT INTO audit_outbox (",
         staged_audit_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    ))
-    .bind(entry.id.as_uuid())
-    .bind(entry.tenant_id.map(|t| t.as_uuid()))
-    .bind(us(entry.at))
-    .bind(entry.actor_kind.as_str())
-    .bind(&entry.actor_id)
-    .bind(&entry.action)
-    .bind(&entry.target_kind)
-    .bind(&entry.target_id)
-    .bind(&sealed.ip_ct)
-    .bind(&entry.correlation_id)
-    .bind(&sealed.detail)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    ));
+    bind_staged(query, cipher, entry)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(())
+}
+
+/// Binds a staged entry's columns ([`staged_audit_columns!`], sealed) as the query's next
+/// parameters.
+pub(crate) fn bind_staged<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    cipher: &crypto::Cipher,
+    entry: &NewAuditEntry,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let sealed = codec_identity::seal_staged(cipher, entry);
+    query
+        .bind(entry.id.as_uuid())
+        .bind(entry.tenant_id.map(|t| t.as_uuid()))
+        .bind(us(entry.at))
+        .bind(entry.actor_kind.as_str())
+        .bind(entry.actor_id.clone())
+        .bind(entry.action.clone())
+        .bind(entry.target_kind.clone())
+        .bind(entry.target_id.clone())
+        .bind(sealed.ip_ct)
+        .bind(entry.correlation_id.clone())
+        .bind(sealed.detail)
 }
 
 /// Chained entries as columns, inserted in one statement (`UNNEST`): one round trip for a whole

@@ -163,9 +163,7 @@ impl UserSession {
     /// `what` names the task in the refusal (`manage API keys`).
     pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
         if self.must_change_password {
-            return Err(ApiError::forbidden(
-                "choose a new password first (POST /api/v1/auth/password), then refresh",
-            ));
+            return Err(choose_password_first());
         }
         if !self.role.at_least(Role::Admin) {
             return Err(ApiError::forbidden(format!(
@@ -313,9 +311,7 @@ impl FromRequestParts<AppState> for OperatorSession {
     ) -> Result<Self, Self::Rejection> {
         match SignedIn::from_request_parts(parts, state).await? {
             SignedIn::Operator(session) if session.must_change_password => {
-                Err(ApiError::forbidden(
-                    "choose a new password first (POST /api/v1/auth/password), then refresh",
-                ))
+                Err(choose_password_first())
             }
             SignedIn::Operator(session) => Ok(session),
             SignedIn::Member(_) => Err(ApiError::forbidden(
@@ -323,6 +319,12 @@ impl FromRequestParts<AppState> for OperatorSession {
             )),
         }
     }
+}
+
+/// The refusal of a session whose password was generated: it may only choose a new one (and
+/// sign out, and manage its sessions).
+pub(crate) fn choose_password_first() -> ApiError {
+    ApiError::forbidden("choose a new password first (POST /api/v1/auth/password), then refresh")
 }
 
 /// The header naming the organisation an operator acts in, under its support grant.
@@ -344,9 +346,7 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
                 }
             };
             if session.must_change_password {
-                return Err(ApiError::forbidden(
-                    "choose a new password first (POST /api/v1/auth/password), then refresh",
-                ));
+                return Err(choose_password_first());
             }
             if !session.role.at_least(S::MIN_ROLE) {
                 return Err(ApiError::forbidden(format!(
@@ -400,17 +400,15 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
 impl<S: Scope> Auth<S> {
     /// An operator acting in the organisation named by [`ORGANISATION_HEADER`]: allowed only
     /// while that organisation has a live support grant whose role reaches `S`, and recorded in
-    /// the organisation's audit log, request by request (refusals under a grant included). Without a grant the organisation is not
-    /// found, as if it did not exist.
+    /// the organisation's audit log, request by request (refusals under a grant included).
+    /// Without a grant the organisation is not found, as if it did not exist.
     async fn through_support_grant(
         parts: &Parts,
         state: &AppState,
         operator: OperatorSession,
     ) -> Result<Self, ApiError> {
         if operator.must_change_password {
-            return Err(ApiError::forbidden(
-                "choose a new password first (POST /api/v1/auth/password), then refresh",
-            ));
+            return Err(choose_password_first());
         }
         let org: TenantId = parts
             .headers

@@ -11,15 +11,6 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn post(app: &common::TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}{path}", app.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_reset_code_works_once_and_ends_every_session() {
     let app = spawn_app().await;
@@ -31,20 +22,16 @@ async fn a_reset_code_works_once_and_ends_every_session() {
     // The same answer for an account and for no account; only the account gets mail.
     let sent_before = app.provider.sent().len();
     for email in ["olga@acme.test", "nobody@acme.test"] {
-        let res = post(
-            &app,
-            "/api/v1/auth/password/forgot",
-            json!({ "email": email }),
-        )
-        .await;
+        let res = app
+            .post_open("/api/v1/auth/password/forgot", json!({ "email": email }))
+            .await;
         assert_eq!(res.status(), 202);
     }
     assert_eq!(app.provider.sent().len(), sent_before + 1);
     let code = app.emailed_code("olga@acme.test");
 
     let weak = problem(
-        post(
-            &app,
+        app.post_open(
             "/api/v1/auth/password/reset",
             json!({ "token": code, "new_password": "short" }),
         )
@@ -52,20 +39,19 @@ async fn a_reset_code_works_once_and_ends_every_session() {
     )
     .await;
     assert_eq!(weak["errors"][0]["field"], "new_password");
-    let res = post(
-        &app,
-        "/api/v1/auth/password/reset",
-        json!({ "token": code, "new_password": "a brand new passphrase" }),
-    )
-    .await;
+    let res = app
+        .post_open(
+            "/api/v1/auth/password/reset",
+            json!({ "token": code, "new_password": "a brand new passphrase" }),
+        )
+        .await;
     assert_eq!(
         res.status(),
         204,
         "a refused password does not use the code up"
     );
     let again = problem(
-        post(
-            &app,
+        app.post_open(
             "/api/v1/auth/password/reset",
             json!({ "token": code, "new_password": "yet another passphrase" }),
         )
@@ -133,8 +119,7 @@ async fn invitations_make_members_and_only_admins_invite() {
 
     // A password equal to the organisation's name is refused, and the code survives it.
     let bad = problem(
-        post(
-            &app,
+        app.post_open(
             "/api/v1/auth/invitations/accept",
             json!({ "token": code, "password": "acme roofing" }),
         )
@@ -142,22 +127,22 @@ async fn invitations_make_members_and_only_admins_invite() {
     )
     .await;
     assert_eq!(bad["errors"][0]["field"], "password");
-    let res = post(
-        &app,
-        "/api/v1/auth/invitations/accept",
-        json!({ "token": code, "password": "nina's own passphrase" }),
-    )
-    .await;
+    let res = app
+        .post_open(
+            "/api/v1/auth/invitations/accept",
+            json!({ "token": code, "password": "nina's own passphrase" }),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let joined: Value = res.json().await.unwrap();
     assert_eq!(joined["role"], "manager");
     assert_eq!(joined["organisation_id"], org.id.to_string());
-    let twice = post(
-        &app,
-        "/api/v1/auth/invitations/accept",
-        json!({ "token": code, "password": "nina's own passphrase" }),
-    )
-    .await;
+    let twice = app
+        .post_open(
+            "/api/v1/auth/invitations/accept",
+            json!({ "token": code, "password": "nina's own passphrase" }),
+        )
+        .await;
     assert_eq!(twice.status(), 422, "an invitation works once");
 
     // An existing account joins a second organisation with its own password.
@@ -177,19 +162,19 @@ async fn invitations_make_members_and_only_admins_invite() {
         .unwrap();
     assert_eq!(res.status(), 201);
     let code = app.emailed_code("nina.new@example.com");
-    let wrong = post(
-        &app,
-        "/api/v1/auth/invitations/accept",
-        json!({ "token": code, "password": "not nina's password" }),
-    )
-    .await;
+    let wrong = app
+        .post_open(
+            "/api/v1/auth/invitations/accept",
+            json!({ "token": code, "password": "not nina's password" }),
+        )
+        .await;
     assert_eq!(wrong.status(), 401);
-    let res = post(
-        &app,
-        "/api/v1/auth/invitations/accept",
-        json!({ "token": code, "password": "nina's own passphrase" }),
-    )
-    .await;
+    let res = app
+        .post_open(
+            "/api/v1/auth/invitations/accept",
+            json!({ "token": code, "password": "nina's own passphrase" }),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let second: Value = res.json().await.unwrap();
     assert_eq!(second["organisation_id"], other.id.to_string());
@@ -205,7 +190,7 @@ async fn signup_is_closed_unless_opened_and_limited_per_address() {
         "password": "zed's long passphrase"
     });
     assert_eq!(
-        problem(post(&closed, "/api/v1/auth/signup", body.clone()).await).await["status"],
+        problem(closed.post_open("/api/v1/auth/signup", body.clone()).await).await["status"],
         403
     );
 
@@ -214,7 +199,7 @@ async fn signup_is_closed_unless_opened_and_limited_per_address() {
         ..common::Options::default()
     })
     .await;
-    let res = post(&app, "/api/v1/auth/signup", body).await;
+    let res = app.post_open("/api/v1/auth/signup", body).await;
     assert_eq!(res.status(), 201);
     let owner: Value = res.json().await.unwrap();
     assert_eq!(owner["role"], "owner");
@@ -230,9 +215,7 @@ async fn signup_is_closed_unless_opened_and_limited_per_address() {
     let settings: Value = res.json().await.unwrap();
     assert_eq!(settings["name"], "Zed Plumbing");
     let taken = problem(
-        post(
-            &app,
-            "/api/v1/auth/signup",
+        app.post_open("/api/v1/auth/signup",
             json!({ "organisation_name": "Zed Two", "email": "zed@example.com", "password": "another passphrase" }),
         )
         .await,
@@ -240,16 +223,12 @@ async fn signup_is_closed_unless_opened_and_limited_per_address() {
     .await;
     assert_eq!(taken["errors"][0]["field"], "email");
     // Three signups per address per hour, the refused ones included.
-    let res = post(
-        &app,
-        "/api/v1/auth/signup",
+    let res = app.post_open("/api/v1/auth/signup",
         json!({ "organisation_name": "Three", "email": "three@example.com", "password": "third passphrase" }),
     )
     .await;
     assert_eq!(res.status(), 201);
-    let res = post(
-        &app,
-        "/api/v1/auth/signup",
+    let res = app.post_open("/api/v1/auth/signup",
         json!({ "organisation_name": "Four", "email": "four@example.com", "password": "fourth passphrase" }),
     )
     .await;
@@ -275,12 +254,12 @@ async fn the_sandbox_shows_account_emails_to_this_machine_only() {
         .await;
     assert_eq!(res.status(), 201);
     app.drain().await;
-    let res = post(
-        &app,
-        "/api/v1/auth/password/forgot",
-        json!({ "email": "olga@acme.test" }),
-    )
-    .await;
+    let res = app
+        .post_open(
+            "/api/v1/auth/password/forgot",
+            json!({ "email": "olga@acme.test" }),
+        )
+        .await;
     assert_eq!(res.status(), 202);
 
     let outbox = |query: &str| {

@@ -62,12 +62,11 @@ async fn an_operator_creates_lists_suspends_and_resumes_organisations() {
     assert_eq!(created["name"], "Bravo Plumbing");
     let code = app.emailed_code("boss@bravo.test");
     let res = app
-        .client
-        .post(format!("{}/api/v1/auth/invitations/accept", app.base))
-        .json(&json!({ "token": code, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .post_open(
+            "/api/v1/auth/invitations/accept",
+            json!({ "token": code, "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let owner: Value = res.json().await.unwrap();
     assert_eq!(owner["organisation_id"], created["id"]);
@@ -345,26 +344,24 @@ async fn operators_sign_in_outside_organisations_and_manage_their_own_sessions()
     app.operator("ops@leadline.test", PASSWORD).await;
     // Naming an organisation at sign-in is refused: operators belong to none.
     let res = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.base))
-        .json(&json!({
-            "email": "ops@leadline.test",
-            "password": PASSWORD,
-            "organisation_id": acme.id.to_string(),
-        }))
-        .send()
-        .await
-        .unwrap();
+        .post_open(
+            "/api/v1/auth/login",
+            json!({
+                "email": "ops@leadline.test",
+                "password": PASSWORD,
+                "organisation_id": acme.id.to_string(),
+            }),
+        )
+        .await;
     assert_eq!(res.status(), 422);
     let first = app.session("ops@leadline.test", PASSWORD).await;
     // Refresh keeps the session an operator's.
     let res = app
-        .client
-        .post(format!("{}/api/v1/auth/refresh", app.base))
-        .json(&json!({ "refresh_token": first["refresh_token"] }))
-        .send()
-        .await
-        .unwrap();
+        .post_open(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": first["refresh_token"] }),
+        )
+        .await;
     let refreshed = json_of(res).await;
     assert_eq!(refreshed["operator"], true);
     let access = refreshed["access_token"].as_str().unwrap();

@@ -13,12 +13,8 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn refresh(app: &common::TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/v1/auth/refresh", app.base))
-        .json(&json!({ "refresh_token": token }))
-        .send()
+    app.post_open("/api/v1/auth/refresh", json!({ "refresh_token": token }))
         .await
-        .unwrap()
 }
 
 #[tokio::test]

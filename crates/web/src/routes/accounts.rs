@@ -14,7 +14,7 @@ use store::{ActorKind, NewOneTimeToken, OneTimeKind};
 
 use super::auth::{
     LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP, LOGIN_WINDOW, TokenResponse, limit_key,
-    login_keys, password_problem, start_session, too_many, window,
+    login_keys, organisation_names, password_problem, start_session, too_many, window,
 };
 use crate::auth::{ClientIp, UserSession};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -176,10 +176,7 @@ pub async fn reset_password(
         .ok_or_else(invalid_token)?;
     let user_id = found.user_id.ok_or_else(invalid_token)?;
     let user = store.get_user(user_id).await?.ok_or_else(invalid_token)?;
-    let mut organisations = Vec::new();
-    for m in store.list_memberships(user.id).await? {
-        organisations.extend(store.get_tenant(m.tenant_id).await?.map(|o| o.name));
-    }
+    let organisations = organisation_names(&state, user.id).await?;
     let names: Vec<&str> = organisations.iter().map(String::as_str).collect();
     if let Some(problem) = password_problem(&new_password, &user.email, &names) {
         return Err(ApiError::field("new_password", problem));

@@ -536,6 +536,17 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
+/// The names of every organisation `user` belongs to (none for an operator): a password may be
+/// none of them.
+pub(crate) async fn organisation_names(state: &AppState, user: UserId) -> ApiResult<Vec<String>> {
+    let store = &state.engine.store;
+    let mut names = Vec::new();
+    for m in store.list_memberships(user).await? {
+        names.extend(store.get_tenant(m.tenant_id).await?.map(|o| o.name));
+    }
+    Ok(names)
+}
+
 /// Why a password is refused, or `None` when it is acceptable. `organisations` are the names of
 /// the organisations the user belongs to (or is joining).
 pub fn password_problem(password: &str, email: &Email, organisations: &[&str]) -> Option<String> {
@@ -579,20 +590,8 @@ pub async fn change_password(
         .get_user(session.user())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let org_name = match session.tenant() {
-        Some(tenant) => {
-            store
-                .get_tenant(tenant.id())
-                .await?
-                .ok_or_else(ApiError::unauthorized)?
-                .name
-        }
-        None => String::new(),
-    };
-    let names: Vec<&str> = [org_name.as_str()]
-        .into_iter()
-        .filter(|n| !n.is_empty())
-        .collect();
+    let organisations = organisation_names(&state, user.id).await?;
+    let names: Vec<&str> = organisations.iter().map(String::as_str).collect();
     if let Some(problem) = password_problem(&new_password, &user.email, &names) {
         return Err(ApiError::field("new_password", problem));
     }

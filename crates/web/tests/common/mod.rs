@@ -208,14 +208,23 @@ impl TestApp {
             .unwrap();
     }
 
-    /// Signs in; the raw answer.
-    pub async fn login(&self, email: &str, password: &str) -> Response {
+    /// A POST of `body` as JSON without credentials (sign-in, refresh, resets, invitations).
+    pub async fn post_open(&self, path: &str, body: Value) -> Response {
         self.client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "email": email, "password": password }))
+            .post(format!("{}{path}", self.base))
+            .json(&body)
             .send()
             .await
             .unwrap()
+    }
+
+    /// Signs in; the raw answer.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_open(
+            "/api/v1/auth/login",
+            json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     /// Signs in and returns the token answer, asserting success.
