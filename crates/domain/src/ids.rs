@@ -120,6 +120,10 @@ id_type!(
     /// An organisation's time-limited permission for platform operators to act inside it.
     SupportGrantId, "support grant"
 );
+id_type!(
+    /// An inbound source (`/hooks/{kind}/{id}`), bound to one organisation.
+    SourceId, "source"
+);
 
 #[cfg(test)]
 mod tests {

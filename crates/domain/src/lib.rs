@@ -11,6 +11,7 @@ pub mod lead;
 pub mod mask;
 pub mod message;
 pub mod phone;
+pub mod source;
 pub mod tenant;
 
 pub use address::Address;
@@ -19,12 +20,13 @@ pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};
 pub use identity::Role;
 pub use ids::{
-    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, SessionId,
+    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, SessionId, SourceId,
     SupportGrantId, TenantId, UserId,
 };
 pub use lead::{Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};
 pub use phone::{Phone, PhoneError};
+pub use source::SourceKind;
 pub use tenant::Tenant;
 
 /// Instants are UTC timestamps everywhere; local time exists only inside `compliance`.

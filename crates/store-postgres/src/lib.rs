@@ -10,6 +10,7 @@
 mod backend;
 mod identity;
 mod intake;
+mod sources;
 
 use std::str::FromStr;
 

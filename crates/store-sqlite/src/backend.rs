@@ -359,6 +359,49 @@ impl Store for SqliteStore {
         self.revoke_session_impl(user, id, at).await
     }
 
+    async fn create_source(
+        &self,
+        tenant: Tenant,
+        source: store::NewSource,
+    ) -> DbResult<store::SourceRecord> {
+        self.create_source_impl(tenant, source).await
+    }
+
+    async fn list_sources(&self, tenant: Tenant) -> DbResult<Vec<store::SourceRecord>> {
+        self.list_sources_impl(tenant).await
+    }
+
+    async fn get_source(
+        &self,
+        tenant: Tenant,
+        id: domain::SourceId,
+    ) -> DbResult<Option<store::SourceRecord>> {
+        self.get_source_impl(tenant, id).await
+    }
+
+    async fn find_source(&self, id: domain::SourceId) -> DbResult<Option<store::SourceRecord>> {
+        self.find_source_impl(id).await
+    }
+
+    async fn update_source(
+        &self,
+        tenant: Tenant,
+        id: domain::SourceId,
+        update: store::SourceUpdate,
+        at: Timestamp,
+    ) -> DbResult<Option<store::SourceRecord>> {
+        self.update_source_impl(tenant, id, update, at).await
+    }
+
+    async fn revoke_source(
+        &self,
+        tenant: Tenant,
+        id: domain::SourceId,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        self.revoke_source_impl(tenant, id, at).await
+    }
+
     async fn create_support_grant(
         &self,
         tenant: Tenant,

@@ -8,6 +8,7 @@
 mod backend;
 mod identity;
 mod intake;
+mod sources;
 mod writer;
 
 use std::str::FromStr;

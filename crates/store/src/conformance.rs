@@ -18,7 +18,9 @@ use jiff::SignedDuration;
 use crate::*;
 
 mod identity;
+mod sources;
 pub use identity::*;
+pub use sources::*;
 
 /// Generates one `#[tokio::test]` per scenario. `$make` is an async fn returning
 /// `Option<(Arc<dyn Store>, Guard)>`: the guard (a temporary directory, a schema to drop) lives
@@ -62,7 +64,9 @@ macro_rules! conformance_tests {
             operator_sessions_belong_to_no_organisation,
             support_grants_are_per_organisation_and_end,
             staged_audit_entries_join_their_chains_in_order,
-            concurrent_chainers_append_each_staged_entry_once
+            concurrent_chainers_append_each_staged_entry_once,
+            sources_belong_to_one_organisation,
+            source_secrets_rotate_with_a_grace_period
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

@@ -101,6 +101,8 @@ pub enum ActorKind {
     System,
     Provider,
     Operator,
+    /// An inbound source (a web form, a provider's webhook), by its id.
+    Source,
 }
 
 impl ActorKind {
@@ -111,6 +113,7 @@ impl ActorKind {
             ActorKind::System => "system",
             ActorKind::Provider => "provider",
             ActorKind::Operator => "operator",
+            ActorKind::Source => "source",
         }
     }
 
@@ -121,6 +124,7 @@ impl ActorKind {
             ActorKind::System,
             ActorKind::Provider,
             ActorKind::Operator,
+            ActorKind::Source,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -16,16 +16,18 @@ pub mod conformance;
 pub mod error;
 pub mod identity;
 pub mod records;
+pub mod sources;
 
 use async_trait::async_trait;
 use domain::{
     Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId,
-    Role, SessionId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
+    Role, SessionId, SourceId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
 };
 
 pub use error::{DbError, DbResult};
 pub use identity::*;
 pub use records::*;
+pub use sources::{NewSource, SourceRecord, SourceUpdate};
 
 /// Everything Leadline persists.
 #[async_trait]
@@ -82,6 +84,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         tenant: Tenant,
     ) -> DbResult<std::collections::BTreeMap<String, String>>;
+
+    // ---- inbound sources -----------------------------------------------------------------
+
+    async fn create_source(&self, tenant: Tenant, source: NewSource) -> DbResult<SourceRecord>;
+    /// The organisation's sources, revoked ones included, oldest first.
+    async fn list_sources(&self, tenant: Tenant) -> DbResult<Vec<SourceRecord>>;
+    async fn get_source(&self, tenant: Tenant, id: SourceId) -> DbResult<Option<SourceRecord>>;
+    /// The pre-authentication lookup of a webhook: the source of that id, whatever its
+    /// organisation (the request is then checked with the source's secret or rules).
+    async fn find_source(&self, id: SourceId) -> DbResult<Option<SourceRecord>>;
+    /// Changes a live source; `None` when the organisation has no such live source.
+    async fn update_source(
+        &self,
+        tenant: Tenant,
+        id: SourceId,
+        update: SourceUpdate,
+        at: Timestamp,
+    ) -> DbResult<Option<SourceRecord>>;
+    /// Revokes a source at once; `false` when the organisation has no such live source.
+    async fn revoke_source(&self, tenant: Tenant, id: SourceId, at: Timestamp) -> DbResult<bool>;
 
     // ---- users and memberships -----------------------------------------------------------
 
