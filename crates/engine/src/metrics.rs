@@ -17,6 +17,10 @@ pub const AUDIT_STAGE_FAILURES: &str = "leadline_audit_stage_failures_total";
 /// Audit entries staged and not yet chained.
 pub const AUDIT_STAGED: &str = "leadline_audit_staged";
 
+/// Inbound webhook requests, by source kind and outcome (`accepted`, `replayed`, `honeypot`,
+/// `rejected`), with the reason of a rejection (`bad_signature`, `origin`, ...).
+pub const WEBHOOKS: &str = "leadline_webhooks_total";
+
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(LEADS_ACCEPTED, "Leads accepted through intake");
@@ -33,5 +37,6 @@ pub fn describe() {
         AUDIT_STAGE_FAILURES,
         "Audit entries that could not be staged"
     );
+    metrics::describe_counter!(WEBHOOKS, "Inbound webhook requests by kind and outcome");
     metrics::describe_gauge!(AUDIT_STAGED, "Audit entries staged and not yet chained");
 }

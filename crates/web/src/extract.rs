@@ -112,6 +112,7 @@ id_path_params!(
     domain::ApiKeyId,
     domain::SessionId,
     domain::SupportGrantId,
+    domain::SourceId,
     domain::TenantId,
 );
 

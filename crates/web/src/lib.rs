@@ -213,6 +213,8 @@ pub(crate) fn read_event(
         (name = "audit", description = "The organisation's tamper-evident audit log"),
         (name = "support", description = "Letting platform operators in, for a while and audited (owners and admins)"),
         (name = "platform", description = "The platform operator's desk: organisations and system health (operators only)"),
+        (name = "sources", description = "Inbound sources (web forms, provider webhooks), each bound to the organisation with its own secret"),
+        (name = "hooks", description = "Where sources post: authenticated by the source's secret or rules, not by an API key"),
         (name = "leads", description = "Intake and lookup of leads"),
         (name = "messages", description = "Every message in and out"),
         (name = "jobs", description = "Durable work, dead letters included"),
@@ -276,6 +278,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::settings::get, routes::settings::put))
         .routes(routes!(routes::api_keys::list, routes::api_keys::create))
         .routes(routes!(routes::api_keys::revoke))
+        .routes(routes!(routes::sources::list, routes::sources::create))
+        .routes(routes!(
+            routes::sources::get,
+            routes::sources::update,
+            routes::sources::revoke
+        ))
+        .routes(routes!(routes::sources::rotate_secret))
         .routes(routes!(routes::leads::create, routes::leads::list))
         .routes(routes!(routes::leads::get))
         .routes(routes!(routes::messages::list))
@@ -287,18 +296,39 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::ops::readyz))
 }
 
-/// The OpenAPI document of the API.
+/// The webhooks (`/hooks/...`): documented with the API, served beside it without its CORS
+/// policy (each source answers for its own origins).
+fn hooks() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::hooks::form, routes::hooks::form_preflight))
+}
+
+/// The OpenAPI document of the API and the webhooks.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    let mut doc = api().split_for_parts().1;
+    doc.merge(hooks().split_for_parts().1);
+    doc
+}
+
+/// The layers every request passes: body limit, timeout, panic guard, correlation id and log.
+fn serve(router: OpenApiRouter<AppState>, state: &AppState) -> Router {
+    let (router, _) = router.split_for_parts();
+    router
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            middleware::timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state.clone())
 }
 
 /// The public router.
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api().split_for_parts();
-    let doc = Arc::new(doc);
-    let timeout = state.request_timeout;
-    let security = state.http.clone();
-    let router = api
+    let doc = Arc::new(openapi());
+    let api = api()
         .route(
             "/api/v1/openapi.json",
             get(move || {
@@ -307,18 +337,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(routes::ops::metrics_with_token))
-        .fallback(middleware::not_found)
-        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(
-            timeout,
-            middleware::timeout,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            middleware::panic_response,
-        ))
-        .layer(axum::middleware::from_fn(middleware::request_context))
-        .with_state(state);
-    middleware::security_headers(router, &security)
+        .fallback(middleware::not_found);
+    let api = middleware::security_headers(serve(api, &state), &state.http, true);
+    let hooks = middleware::security_headers(serve(hooks(), &state), &state.http, false);
+    api.merge(hooks)
 }
 
 /// The router of the separate metrics listener (`metrics_bind`): metrics and health only.

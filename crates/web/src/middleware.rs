@@ -135,11 +135,15 @@ pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Respon
     .into_response()
 }
 
-/// Headers every answer carries, and CORS for the configured origins only.
+/// Headers every answer carries, and (with `cors`) CORS for the configured origins only.
 ///
 /// The API serves JSON, so its content security policy allows nothing to load and nothing to
 /// frame it; `nosniff` keeps browsers from reading JSON as HTML; no referrer leaves.
-pub fn security_headers(router: axum::Router, security: &crate::HttpSecurity) -> axum::Router {
+pub fn security_headers(
+    router: axum::Router,
+    security: &crate::HttpSecurity,
+    cors: bool,
+) -> axum::Router {
     use axum::http::{HeaderName, HeaderValue, Method, header};
     use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -165,7 +169,7 @@ pub fn security_headers(router: axum::Router, security: &crate::HttpSecurity) ->
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         ));
     }
-    if !security.cors_origins.is_empty() {
+    if cors && !security.cors_origins.is_empty() {
         let cors = tower_http::cors::CorsLayer::new()
             .allow_origin(tower_http::cors::AllowOrigin::list(
                 security.cors_origins.clone(),

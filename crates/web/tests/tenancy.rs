@@ -124,6 +124,46 @@ const CASES: &[(&str, &str, &str)] = &[
         "/api/v1/support-grants/{id}",
         "support_grants_open_only_the_granting_organisation",
     ),
+    (
+        "get",
+        "/api/v1/sources",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/sources",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/sources/{id}",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "patch",
+        "/api/v1/sources/{id}",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "delete",
+        "/api/v1/sources/{id}",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/sources/{id}/rotate-secret",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/form/{source_id}",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
+    (
+        "options",
+        "/hooks/form/{source_id}",
+        "sources_and_their_hooks_belong_to_one_organisation",
+    ),
     // The platform desk is outside every organisation: no member or key of any reaches it.
     (
         "get",
@@ -586,6 +626,92 @@ async fn the_platform_desk_is_closed_to_every_organisation() {
         200
     );
     assert_eq!(app.store.list_tenants().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sources_and_their_hooks_belong_to_one_organisation() {
+    let (app, a, b, _) = two_orgs().await;
+    let res = app
+        .post(
+            &a,
+            "/api/v1/sources",
+            &json!({ "kind": "form", "name": "A's site", "settings": {
+                "mode": "browser", "allowed_origins": ["https://a.example"] } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let source: Value = res.json().await.unwrap();
+    let id = source["id"].as_str().unwrap();
+    let path = format!("/api/v1/sources/{id}");
+
+    // B neither lists, reads, changes, rotates nor revokes A's source.
+    let listed = json_of(app.get(&b, "/api/v1/sources").send().await.unwrap()).await;
+    assert_eq!(listed, json!([]));
+    assert_eq!(app.get(&b, &path).send().await.unwrap().status(), 404);
+    let patch = app
+        .with_bearer(Method::PATCH, &path, &b.key)
+        .json(&json!({ "name": "taken" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 404);
+    let rotate = app
+        .post(&b, &format!("{path}/rotate-secret"), &json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotate.status(), 404);
+    let delete = app
+        .with_bearer(Method::DELETE, &path, &b.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 404);
+    // B's own source is B's alone.
+    let b_source = app
+        .post(
+            &b,
+            "/api/v1/sources",
+            &json!({ "kind": "form", "name": "B's site", "settings": { "mode": "signed" } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b_source.status(), 201);
+    let listed = json_of(app.get(&a, "/api/v1/sources").send().await.unwrap()).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], id);
+
+    // A's hook puts the lead into A, never B.
+    let a_before = json_of(app.get(&a, "/api/v1/leads").send().await.unwrap()).await["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    let hook = format!("{}/hooks/form/{id}", app.base);
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, &hook)
+        .header("origin", "https://a.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let res = app
+        .client
+        .post(&hook)
+        .header("origin", "https://a.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("phone=%2B1+312+555+0177")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let a_leads = json_of(app.get(&a, "/api/v1/leads").send().await.unwrap()).await;
+    assert_eq!(a_leads["data"].as_array().unwrap().len(), a_before + 1);
+    let b_leads = json_of(app.get(&b, "/api/v1/leads").send().await.unwrap()).await;
+    assert_eq!(b_leads["data"], json!([]));
 }
 
 #[tokio::test]
