@@ -31,6 +31,8 @@ const SECRETS: &[&str] = &[
     "Yorick Vandersloot",
     "Vandersloot",
     "198.51.100.77",
+    "first-do-not-leak",
+    "second-do-not-leak",
 ];
 
 fn t0() -> Timestamp {
@@ -159,6 +161,36 @@ async fn personal_data_is_sealed_on_disk() {
         )
         .await
         .expect("record inbound");
+    // A source's secret, and the one its rotation keeps for a while.
+    let source = store
+        .create_source(
+            tenant,
+            store::NewSource {
+                id: domain::SourceId::new(),
+                kind: domain::SourceKind::Form,
+                name: "Website".to_owned(),
+                settings: serde_json::json!({ "mode": "signed" }),
+                secret: secrecy::SecretString::from("llwh_first-do-not-leak".to_owned()),
+                created_at: t0(),
+            },
+        )
+        .await
+        .expect("create source");
+    store
+        .update_source(
+            tenant,
+            source.id,
+            store::SourceUpdate {
+                rotate_secret: Some((
+                    secrecy::SecretString::from("llwh_second-do-not-leak".to_owned()),
+                    t0() + jiff::SignedDuration::from_hours(24),
+                )),
+                ..store::SourceUpdate::default()
+            },
+            t0(),
+        )
+        .await
+        .expect("rotate");
     // Sanity: the rows are there and open again.
     let zelda = store
         .get_lead(tenant, lead_ids[0])

@@ -145,6 +145,36 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         )
         .await
         .unwrap();
+    // A source's secret, and the one its rotation keeps for a while.
+    let source = store
+        .create_source(
+            tenant,
+            store::NewSource {
+                id: domain::SourceId::new(),
+                kind: domain::SourceKind::Form,
+                name: "Website".into(),
+                settings: serde_json::json!({ "mode": "signed" }),
+                secret: secrecy::SecretString::from("llwh_first-do-not-leak".to_owned()),
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_source(
+            tenant,
+            source.id,
+            store::SourceUpdate {
+                rotate_secret: Some((
+                    secrecy::SecretString::from("llwh_second-do-not-leak".to_owned()),
+                    now + jiff::SignedDuration::from_hours(24),
+                )),
+                ..store::SourceUpdate::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
 
     let mut bytes = std::fs::read(&path).unwrap();
     let wal = dir.path().join("leadline.db-wal");
@@ -168,6 +198,8 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         "203.0.113.78",
         "198.51.100.77",
         "SG.do-not-leak",
+        "first-do-not-leak",
+        "second-do-not-leak",
     ] {
         assert!(
             !contains(&bytes, secret),
