@@ -17,6 +17,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+pub use crate::SignatureError;
+
 /// The header a signed submission carries.
 pub const SIGNATURE_HEADER: &str = "leadline-signature";
 /// How far a signed submission's timestamp may be from our clock, in seconds.
@@ -29,32 +31,6 @@ pub const MAX_NAME: usize = 100;
 pub const MAX_VALUE: usize = 10_000;
 
 // ---- signatures -------------------------------------------------------------------------------
-
-/// Why a signed submission was refused. The sender only ever hears "401"; the reason is for
-/// metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("no signature header")]
-    Missing,
-    #[error("the signature header is malformed")]
-    Malformed,
-    #[error("the signature's timestamp is outside the tolerance")]
-    Stale,
-    #[error("no signature matches")]
-    Mismatch,
-}
-
-impl SignatureError {
-    /// A label for metrics.
-    pub fn reason(self) -> &'static str {
-        match self {
-            SignatureError::Missing => "missing_signature",
-            SignatureError::Malformed => "malformed_signature",
-            SignatureError::Stale => "stale_timestamp",
-            SignatureError::Mismatch => "bad_signature",
-        }
-    }
-}
 
 /// A submission whose signature held.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,10 @@
 //! another.
 
 pub mod form;
+pub mod meta;
 pub mod sandbox;
+pub mod sendgrid;
+pub mod twilio;
 
 use std::fmt;
 use std::time::Duration;
@@ -14,6 +17,32 @@ use std::time::Duration;
 use async_trait::async_trait;
 use compliance::SendPermit;
 use domain::{Channel, MessageId, MessageStatus, Timestamp};
+
+/// Why an inbound request's signature was refused. The sender only ever hears 401; the reason
+/// is for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no signature header")]
+    Missing,
+    #[error("the signature header is malformed")]
+    Malformed,
+    #[error("the signature's timestamp is outside the tolerance")]
+    Stale,
+    #[error("no signature matches")]
+    Mismatch,
+}
+
+impl SignatureError {
+    /// A label for metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SignatureError::Missing => "missing_signature",
+            SignatureError::Malformed => "malformed_signature",
+            SignatureError::Stale => "stale_timestamp",
+            SignatureError::Mismatch => "bad_signature",
+        }
+    }
+}
 
 /// An SMS ready to go.
 #[derive(Debug, Clone)]
