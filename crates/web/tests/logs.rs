@@ -119,7 +119,41 @@ async fn a_full_session_logs_no_personal_data_or_secrets() {
         .unwrap();
     assert_eq!(res.status(), 204);
 
+    // A web form's source: its secret, a signed submission, a forged one.
+    let source: serde_json::Value = app
+        .post(
+            &org,
+            "/api/v1/sources",
+            &json!({ "kind": "form", "name": "Website", "settings": { "mode": "signed" } }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source_secret = source["secret"].as_str().unwrap().to_owned();
+    let hook = format!("{}/hooks/form/{}", app.base, source["id"].as_str().unwrap());
+    let form_body =
+        r#"{"name":"Yorick Vandersloot","phone":"212-555-0187","email":"yorick.v@example.org"}"#;
+    let now = app.engine.clock.wall_now().as_second();
+    for secret in [source_secret.as_str(), "llwh_forged"] {
+        let signature = providers::form::sign(secret.as_bytes(), now, form_body.as_bytes());
+        app.client
+            .post(&hook)
+            .header("content-type", "application/json")
+            .header("leadline-signature", signature)
+            .body(form_body)
+            .send()
+            .await
+            .unwrap();
+    }
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("webhook refused"),
+        "the forged post was logged"
+    );
     assert!(logs.contains("lead taken"), "the capture works");
     assert!(
         logs.contains("+1******2671"),
@@ -142,6 +176,12 @@ async fn a_full_session_logs_no_personal_data_or_secrets() {
         &access_token,
         &second_refresh,
         &second_access,
+        &source_secret,
+        "Yorick",
+        "Vandersloot",
+        "2125550187",
+        "212-555-0187",
+        "yorick.v@example.org",
     ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }

@@ -72,6 +72,17 @@ async fn leads(app: &TestApp, org: &Org) -> Vec<Value> {
     body["data"].as_array().unwrap().clone()
 }
 
+/// The lead of `id` (a JSON string), with its consent events.
+async fn lead_detail(app: &TestApp, org: &Org, id: &Value) -> Value {
+    app.get(org, &format!("/api/v1/leads/{}", id.as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_signed_submission_is_answered_once_and_its_replay_sends_nothing() {
     let app = spawn_app().await;
@@ -279,17 +290,7 @@ async fn a_browser_form_from_an_allowed_origin_becomes_a_lead_with_consent_evide
     let listed = leads(&app, &org).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["source"], "website");
-    let detail: Value = app
-        .get(
-            &org,
-            &format!("/api/v1/leads/{}", listed[0]["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = lead_detail(&app, &org, &listed[0]["id"]).await;
     let evidence = &detail["consent_events"][0]["evidence"];
     assert_eq!(
         evidence["disclosure_text"],
@@ -403,21 +404,17 @@ async fn bad_submissions_are_named_as_the_form_names_them() {
     assert_eq!(fields(&problem(res).await), ["email"]);
 
     // Neither JSON nor form-encoded; broken JSON; too large.
-    let res = browser()
-        .post(format!("{}{}", app.base, path_of(&source)))
-        .header("origin", ORIGIN)
-        .header("content-type", "text/plain")
-        .body("phone=5125550142")
-        .send()
-        .await
-        .unwrap();
+    let raw = |content_type: &'static str, body: String| {
+        browser()
+            .post(format!("{}{}", app.base, path_of(&source)))
+            .header("origin", ORIGIN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let res = raw("text/plain", "phone=5125550142".into()).await.unwrap();
     assert_eq!(res.status(), 415);
-    let res = browser()
-        .post(format!("{}{}", app.base, path_of(&source)))
-        .header("origin", ORIGIN)
-        .header("content-type", "application/json")
-        .body("{\"phone\": ")
-        .send()
+    let res = raw("application/json", "{\"phone\": ".into())
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
@@ -427,14 +424,8 @@ async fn bad_submissions_are_named_as_the_form_names_them() {
             .unwrap()
             .contains("line 1")
     );
-    let res = browser()
-        .post(format!("{}{}", app.base, path_of(&source)))
-        .header("origin", ORIGIN)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("phone=5125550142&notes={}", "x".repeat(70 * 1024)))
-        .send()
-        .await
-        .unwrap();
+    let big = format!("phone=5125550142&notes={}", "x".repeat(70 * 1024));
+    let res = raw("application/x-www-form-urlencoded", big).await.unwrap();
     assert_eq!(res.status(), 413);
     assert!(leads(&app, &org).await.is_empty());
 }
@@ -457,17 +448,7 @@ async fn signed_json_may_carry_the_apis_consent_evidence() {
     let res = post_signed(&app, &source, secret, None, &body).await;
     assert_eq!(res.status(), 201);
     let lead: Value = res.json().await.unwrap();
-    let detail: Value = app
-        .get(
-            &org,
-            &format!("/api/v1/leads/{}", lead["lead_id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = lead_detail(&app, &org, &lead["lead_id"]).await;
     assert_eq!(
         detail["consent_events"][0]["evidence"]["ip"],
         "198.51.100.7"

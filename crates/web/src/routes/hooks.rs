@@ -125,11 +125,12 @@ pub async fn form(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let origin = header_text(&headers, header::ORIGIN).map(str::to_owned);
+    // Set once the request's origin is found allowed: every answer from then on, errors
+    // included, carries the CORS headers, so a page's script can read it.
     let mut cors_origin = None;
     let result = take_form(&state, ip, &source_id, &headers, body, &mut cors_origin).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    if let Some(allowed) = cors_origin.filter(|_| origin.is_some())
+    if let Some(allowed) = cors_origin
         && let Ok(value) = HeaderValue::from_str(&allowed)
     {
         let h = response.headers_mut();
