@@ -3,7 +3,7 @@
 use domain::{SourceId, Tenant, Timestamp};
 use store::codec::us;
 use store::sources::{SourceRow, seal_source_secret};
-use store::{DbError, DbResult, NewSource, SourceRecord, SourceUpdate, source_columns};
+use store::{DbResult, NewSource, SourceRecord, SourceUpdate, source_columns};
 
 use crate::{PostgresStore, db};
 
@@ -29,24 +29,22 @@ impl PostgresStore {
     ) -> DbResult<SourceRecord> {
         let t = tenant.id();
         let secret_ct = seal_source_secret(&self.cipher, t, source.id, &source.secret);
-        let at = us(source.created_at);
+        let record = source.into_record(t);
         sqlx::query(
             "INSERT INTO sources (id, tenant_id, kind, name, settings, secret_ct, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
-        .bind(source.id.as_uuid())
+        .bind(record.id.as_uuid())
         .bind(t.as_uuid())
-        .bind(source.kind.as_str())
-        .bind(&source.name)
-        .bind(source.settings.to_string())
+        .bind(record.kind.as_str())
+        .bind(&record.name)
+        .bind(record.settings.to_string())
         .bind(secret_ct)
-        .bind(at)
+        .bind(us(record.created_at))
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        self.get_source_impl(tenant, source.id)
-            .await?
-            .ok_or(DbError::NotFound)
+        Ok(record)
     }
 
     pub(crate) async fn list_sources_impl(&self, tenant: Tenant) -> DbResult<Vec<SourceRecord>> {

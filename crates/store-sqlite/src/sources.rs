@@ -31,16 +31,16 @@ impl SqliteStore {
     ) -> DbResult<SourceRecord> {
         let t = tenant.id();
         let secret_ct = seal_source_secret(&self.cipher, t, source.id, &source.secret);
-        let settings = source.settings.to_string();
-        let id = source.id;
-        let at = us(source.created_at);
-        let (kind, name) = (source.kind.as_str(), source.name);
+        let record = source.into_record(t);
+        let (id, kind, name) = (record.id, record.kind.as_str(), record.name.clone());
+        let settings = record.settings.to_string();
+        let at = us(record.created_at);
         self.writer
             .write_one(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO sources (id, tenant_id, kind, name, settings, secret_ct, \
-                         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                     )
                     .bind(id.as_uuid())
                     .bind(t.as_uuid())
@@ -49,7 +49,6 @@ impl SqliteStore {
                     .bind(settings)
                     .bind(secret_ct)
                     .bind(at)
-                    .bind(at)
                     .execute(&mut *conn)
                     .await
                     .map_err(db)?;
@@ -57,9 +56,7 @@ impl SqliteStore {
                 })
             })
             .await?;
-        self.get_source_impl(tenant, id)
-            .await?
-            .ok_or(store::DbError::NotFound)
+        Ok(record)
     }
 
     pub(crate) async fn list_sources_impl(&self, tenant: Tenant) -> DbResult<Vec<SourceRecord>> {

@@ -322,6 +322,14 @@ pub fn open_secret(
 
 // ---- audit log --------------------------------------------------------------------------------
 
+/// An entry's address, sealed bound to its chain and id (the same in `audit_log` and staged).
+fn seal_audit_ip(cipher: &Cipher, chain: &str, entry: &NewAuditEntry) -> Option<Vec<u8>> {
+    entry
+        .ip
+        .as_deref()
+        .map(|ip| cipher.seal_str(ip, &audit_ip_aad(chain, entry.id.as_uuid())))
+}
+
 fn audit_ip_aad(chain: &str, id: Uuid) -> Aad<'static> {
     // The chain key is a tenant id or "platform"; the tenant in the associated data is the
     // entry's tenant, or the platform scope.
@@ -400,10 +408,7 @@ pub fn seal_audit(
     };
     let hash = audit_hash(&chain, seq, &prev_hash, entry).to_vec();
     SealedAudit {
-        ip_ct: entry
-            .ip
-            .as_deref()
-            .map(|ip| cipher.seal_str(ip, &audit_ip_aad(&chain, entry.id.as_uuid()))),
+        ip_ct: seal_audit_ip(cipher, &chain, entry),
         detail: entry.detail.to_string(),
         chain,
         seq,
@@ -441,28 +446,24 @@ macro_rules! audit_columns {
 
 impl AuditRow {
     pub fn open(self, cipher: &Cipher) -> DbResult<AuditEntry> {
-        let ip = self
-            .ip_ct
-            .as_deref()
-            .map(|ct| cipher.open_str(ct, &audit_ip_aad(&self.chain, self.id)))
-            .transpose()?;
+        let entry = StagedAuditRow {
+            position: self.seq,
+            id: self.id,
+            tenant_id: self.tenant_id,
+            at: self.at,
+            actor_kind: self.actor_kind,
+            actor_id: self.actor_id,
+            action: self.action,
+            target_kind: self.target_kind,
+            target_id: self.target_id,
+            ip_ct: self.ip_ct,
+            correlation_id: self.correlation_id,
+            detail: self.detail,
+        }
+        .open_in(&self.chain, cipher)?;
         Ok(AuditEntry {
             seq: self.seq,
-            entry: NewAuditEntry {
-                id: AuditId::from_uuid(self.id),
-                tenant_id: self.tenant_id.map(TenantId::from_uuid),
-                at: ts(self.at)?,
-                actor_kind: ActorKind::parse(&self.actor_kind)
-                    .ok_or_else(|| DbError::corrupt(format!("actor {:?}", self.actor_kind)))?,
-                actor_id: self.actor_id,
-                action: self.action,
-                target_kind: self.target_kind,
-                target_id: self.target_id,
-                ip,
-                correlation_id: self.correlation_id,
-                detail: serde_json::from_str(&self.detail)
-                    .map_err(|e| DbError::corrupt(format!("audit detail: {e}")))?,
-            },
+            entry,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
@@ -613,10 +614,7 @@ pub struct SealedStaged {
 pub fn seal_staged(cipher: &Cipher, entry: &NewAuditEntry) -> SealedStaged {
     let chain = crate::AuditChain::of(entry.tenant_id).key();
     SealedStaged {
-        ip_ct: entry
-            .ip
-            .as_deref()
-            .map(|ip| cipher.seal_str(ip, &audit_ip_aad(&chain, entry.id.as_uuid()))),
+        ip_ct: seal_audit_ip(cipher, &chain, entry),
         detail: entry.detail.to_string(),
     }
 }
@@ -640,10 +638,15 @@ pub struct StagedAuditRow {
 impl StagedAuditRow {
     pub fn open(self, cipher: &Cipher) -> DbResult<NewAuditEntry> {
         let chain = crate::AuditChain::of(self.tenant_id.map(TenantId::from_uuid)).key();
+        self.open_in(&chain, cipher)
+    }
+
+    /// Opens the entry of chain `chain` (its address is sealed bound to the chain).
+    fn open_in(self, chain: &str, cipher: &Cipher) -> DbResult<NewAuditEntry> {
         let ip = self
             .ip_ct
             .as_deref()
-            .map(|ct| cipher.open_str(ct, &audit_ip_aad(&chain, self.id)))
+            .map(|ct| cipher.open_str(ct, &audit_ip_aad(chain, self.id)))
             .transpose()?;
         Ok(NewAuditEntry {
             id: AuditId::from_uuid(self.id),

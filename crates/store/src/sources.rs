@@ -46,6 +46,28 @@ impl SourceRecord {
     }
 }
 
+impl NewSource {
+    /// The record of this source as created in `tenant` (instants as stored), so a backend
+    /// need not read it back.
+    pub fn into_record(self, tenant: TenantId) -> SourceRecord {
+        let at = crate::codec::at_rest(self.created_at);
+        SourceRecord {
+            id: self.id,
+            tenant_id: tenant,
+            kind: self.kind,
+            name: self.name,
+            settings: self.settings,
+            secret: self.secret,
+            previous_secret: None,
+            created_at: at,
+            updated_at: at,
+            revoked_at: None,
+            // Only an authenticated member or key of a live organisation creates sources.
+            tenant_suspended: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSource {
     pub id: SourceId,

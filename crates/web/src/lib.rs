@@ -175,8 +175,9 @@ impl AppState {
     }
 }
 
-/// An audit event for a read of personal data by `actor`.
-pub(crate) fn read_event(
+/// An audit event of `actor` (a key, a member, an operator under a grant) in its organisation:
+/// a read of personal data, or a change.
+pub(crate) fn actor_event(
     tenant: Tenant,
     actor: &auth::Actor,
     action: &'static str,
@@ -310,8 +311,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The layers every request passes: body limit, timeout, panic guard, correlation id and log.
-fn serve(router: OpenApiRouter<AppState>, state: &AppState) -> Router {
-    let (router, _) = router.split_for_parts();
+fn serve(router: Router<AppState>, state: &AppState) -> Router {
     router
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -327,8 +327,11 @@ fn serve(router: OpenApiRouter<AppState>, state: &AppState) -> Router {
 
 /// The public router.
 pub fn router(state: AppState) -> Router {
-    let doc = Arc::new(openapi());
-    let api = api()
+    let (api, mut doc) = api().split_for_parts();
+    let (hooks, hooks_doc) = hooks().split_for_parts();
+    doc.merge(hooks_doc);
+    let doc = Arc::new(doc);
+    let api = api
         .route(
             "/api/v1/openapi.json",
             get(move || {
@@ -339,7 +342,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::ops::metrics_with_token))
         .fallback(middleware::not_found);
     let api = middleware::security_headers(serve(api, &state), &state.http, true);
-    let hooks = middleware::security_headers(serve(hooks(), &state), &state.http, false);
+    let hooks = middleware::security_headers(serve(hooks, &state), &state.http, false);
     api.merge(hooks)
 }
 

@@ -63,7 +63,7 @@ async fn source(state: &AppState, kind: SourceKind, id: &str) -> Result<SourceRe
 
 fn form_settings(source: &SourceRecord) -> Result<FormSettings, ApiError> {
     // Settings are checked when they are written; a row that no longer parses is a fault.
-    serde_json::from_value(source.settings.clone()).map_err(|e| ApiError::internal(&e))
+    FormSettings::deserialize(&source.settings).map_err(|e| ApiError::internal(&e))
 }
 
 /// The JSON answer to a signed submission.

@@ -366,7 +366,7 @@ pub async fn list(
         .then(|| leads.last().map(|l| l.id.to_string()))
         .flatten();
     state
-        .audit(crate::read_event(
+        .audit(crate::actor_event(
             key.tenant,
             &key.actor,
             "lead.list",
@@ -416,7 +416,7 @@ pub async fn get(
         .await?;
     let consent = store.list_consent_events(key.tenant, id).await?;
     state
-        .audit(crate::read_event(
+        .audit(crate::actor_event(
             key.tenant,
             &key.actor,
             "lead.read",

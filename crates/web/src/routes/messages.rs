@@ -92,7 +92,7 @@ pub async fn list(
         .then(|| messages.last().map(|m| m.id.to_string()))
         .flatten();
     state
-        .audit(crate::read_event(
+        .audit(crate::actor_event(
             key.tenant,
             &key.actor,
             "message.list",

@@ -151,11 +151,10 @@ async fn set_suspended(
 ) -> ApiResult<Json<OrganisationView>> {
     let now = state.engine.clock.wall_now();
     let store = &state.engine.store;
-    match store.set_tenant_suspended(id, suspend.then_some(now)).await {
-        Ok(()) => {}
-        Err(store::DbError::NotFound) => return Err(ApiError::not_found()),
-        Err(e) => return Err(e.into()),
-    }
+    // An unknown id is the store's `NotFound`: 404.
+    store
+        .set_tenant_suspended(id, suspend.then_some(now))
+        .await?;
     state
         .audit(AuditEvent {
             tenant: Some(id),

@@ -18,7 +18,7 @@ use store::{NewSource, SourceRecord, SourceUpdate};
 use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiPath};
-use crate::{AppState, AuditEvent};
+use crate::{AppState, actor_event};
 
 /// How long a rotated-out secret is still accepted.
 pub const ROTATION_GRACE: SignedDuration = SignedDuration::from_hours(24);
@@ -162,25 +162,6 @@ fn new_secret() -> SecretString {
     SecretString::from(format!("llwh_{}", crypto::random_token()))
 }
 
-fn audit(
-    auth_tenant: domain::Tenant,
-    actor: &crate::auth::Actor,
-    action: &'static str,
-    id: SourceId,
-    ip: Option<std::net::IpAddr>,
-    detail: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        tenant: Some(auth_tenant.id()),
-        actor: actor.audit_actor(),
-        action,
-        target_kind: "source",
-        target_id: id.to_string(),
-        ip,
-        detail,
-    }
-}
-
 /// Lists the organisation's sources, revoked ones included.
 #[utoipa::path(
     get, path = "/api/v1/sources", tag = "sources",
@@ -291,11 +272,12 @@ pub async fn create(
         )
         .await?;
     state
-        .audit(audit(
+        .audit(actor_event(
             auth.tenant,
             &auth.actor,
             "source.create",
-            record.id,
+            "source",
+            record.id.to_string(),
             ip,
             serde_json::json!({ "kind": kind.as_str(), "name": record.name }),
         ))
@@ -363,11 +345,12 @@ pub async fn update(
         .await?
         .ok_or_else(ApiError::not_found)?;
     state
-        .audit(audit(
+        .audit(actor_event(
             auth.tenant,
             &auth.actor,
             "source.update",
-            id,
+            "source",
+            id.to_string(),
             ip,
             serde_json::json!({ "changed": changed }),
         ))
@@ -409,11 +392,12 @@ pub async fn rotate_secret(
         .await?
         .ok_or_else(ApiError::not_found)?;
     state
-        .audit(audit(
+        .audit(actor_event(
             auth.tenant,
             &auth.actor,
             "source.rotate_secret",
-            id,
+            "source",
+            id.to_string(),
             ip,
             serde_json::json!({ "previous_secret_valid_until": until.to_string() }),
         ))
@@ -449,11 +433,12 @@ pub async fn revoke(
         return Err(ApiError::not_found());
     }
     state
-        .audit(audit(
+        .audit(actor_event(
             auth.tenant,
             &auth.actor,
             "source.revoke",
-            id,
+            "source",
+            id.to_string(),
             ip,
             serde_json::json!({}),
         ))
