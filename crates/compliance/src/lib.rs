@@ -54,6 +54,12 @@ mod quiet_hours;
 pub mod rules;
 pub mod words;
 
-pub use decision::{Context, Decision, Exemption, HORIZON, Reason, SendPermit, decide};
-pub use location::{AreaCodeInfo, Candidate, Location, LocationBasis, area_code_info, locate};
+pub use decision::{
+    Cap, ConsentFact, Context, Decision, Exemption, HORIZON, Policy, Reason, Recipient, Registry,
+    SendPermit, Sent, Suppression, decide, relationship_until,
+};
+pub use location::{
+    AreaCodeInfo, Candidate, Location, LocationBasis, Whereabouts, address_region, area_code_info,
+    locate, zip_region,
+};
 pub use words::{Keyword, classify};

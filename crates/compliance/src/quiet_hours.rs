@@ -19,24 +19,40 @@
 use std::collections::BTreeMap;
 
 use domain::{Purpose, Timestamp};
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 
 use crate::decision::Reason;
 use crate::location::Candidate;
-use crate::rules::{RULES, Rule};
+use crate::rules::{self, Days, Jurisdiction, Limit, RULES, Rule};
 
 /// The rules that bind one zone, deduplicated across candidates.
 #[derive(Debug)]
 pub(crate) struct ZoneRules<'a> {
     zone: &'a TimeZone,
     zone_name: &'a str,
-    rules: Vec<&'static Rule>,
+    rules: Vec<Rule>,
 }
 
 /// Groups the binding rows by zone: a (zone, rule) pair is checked once however many candidates
-/// bring it (the all-US fallback brings New York with a dozen states).
-pub(crate) fn binding_rules(candidates: &[Candidate], purpose: Purpose) -> Vec<ZoneRules<'_>> {
+/// bring it (the all-US fallback brings New York with a dozen states). The organisation's own
+/// window, if any, binds every zone.
+pub(crate) fn binding_rules(
+    candidates: &[Candidate],
+    purpose: Purpose,
+    organisation: Option<(Time, Time)>,
+) -> Vec<ZoneRules<'_>> {
+    let own = organisation.map(|(from, until)| Rule {
+        id: rules::ORGANISATION_WINDOW.id,
+        source: rules::ORGANISATION_WINDOW.source,
+        jurisdiction: Jurisdiction::Federal,
+        applies_to: &Purpose::ALL,
+        limit: Limit::Window {
+            days: Days::EVERY_DAY,
+            from,
+            until,
+        },
+    });
     let mut by_zone: BTreeMap<&str, ZoneRules<'_>> = BTreeMap::new();
     for candidate in candidates {
         let entry = by_zone
@@ -48,10 +64,11 @@ pub(crate) fn binding_rules(candidates: &[Candidate], purpose: Purpose) -> Vec<Z
             });
         for rule in RULES
             .iter()
+            .chain(own.as_ref())
             .filter(|rule| rule.binds(candidate.state.as_deref(), purpose))
         {
             if !entry.rules.iter().any(|known| known.id == rule.id) {
-                entry.rules.push(rule);
+                entry.rules.push(*rule);
             }
         }
     }

@@ -18,16 +18,22 @@
 //! summaries cite; "section to be confirmed" marks rows whose exact citation counsel still has to
 //! check. Leadline is not legal advice.
 //!
-//! Not in this table yet (later work adds rows and kinds, not a new mechanism):
+//! Beside the time rows, this file holds the other reviewed data `decide` applies: the
+//! [`CAPS`] (state frequency caps), the [`RELATIONSHIPS`] (how long an inquiry or a transaction
+//! exempts a number from the national do-not-call registry, federally and per state), and one
+//! [`Check`] per other test (suppression, consent, the Texas registration gate, CAN-SPAM's postal
+//! address, the registry and its snapshot age, the opt-out confirmation's five minutes, the
+//! organisation's own window and caps), each with its source.
+//!
+//! Not in this file (see `docs/compliance.md` for why):
 //! - AL and LA state holidays (no messages on them) are not modelled; only their Sunday rule is.
 //! - MS states its window in "Central Standard Time"; it is applied in the recipient's zone.
-//! - Frequency caps (FL, OK, MD: 3 per 24 h), consent age, the national-DNC check and the Texas
-//!   registration gate are not rows of this table and are not enforced by this crate yet.
-//! - An organisation's own stricter window is not applied yet.
+//! - State do-not-call registries; only the national registry is checked.
 
 use std::fmt;
 
 use domain::Purpose;
+use jiff::SignedDuration;
 use jiff::civil::{self, Time, Weekday};
 
 /// One reviewed rule about when a message may go.
@@ -139,6 +145,74 @@ pub const EXEMPT_NOT_MARKETING: Check = Check {
     id: "exemption.not_marketing",
     source: "47 CFR 64.1200(a)(12); CTIA",
 };
+
+/// Marketing needs prior express written consent on record, not revoked.
+pub const CONSENT_WRITTEN: Check = Check {
+    id: "consent.written",
+    source: "47 CFR 64.1200(a)(2) and (f)(9) (prior express written consent)",
+};
+
+/// Transactional and informational messages need prior express consent: the person gave this
+/// address in an inquiry, or a consent event grants the purpose.
+pub const CONSENT_PRIOR_EXPRESS: Check = Check {
+    id: "consent.prior_express",
+    source: "47 U.S.C. 227(b)(1)(A); 47 CFR 64.1200(a)(1) (prior express consent)",
+};
+
+/// The person withdrew consent for this purpose.
+pub const CONSENT_REVOKED: Check = Check {
+    id: "consent.revoked",
+    source: "47 CFR 64.1200(a)(10) (revocation by any reasonable means)",
+};
+
+/// Marketing texts to Texas need the seller's Texas registration or an exemption from it.
+pub const TX_REGISTRATION: Check = Check {
+    id: "state.TX.registration",
+    source: "Tex. Bus. & Com. Code 302.101 (as amended by SB 140, 2025), per law-firm summary (COMPLIANCE.md)",
+};
+
+/// A marketing email must carry the sender's valid physical postal address.
+pub const POSTAL_ADDRESS: Check = Check {
+    id: "email.postal_address",
+    source: "15 U.S.C. 7704(a)(5)(A)(iii); 16 CFR 316 (CAN-SPAM)",
+};
+
+/// The number is on the national do-not-call registry and no exemption covers it.
+pub const NATIONAL_DNC: Check = Check {
+    id: "dnc.national",
+    source: "47 CFR 64.1200(c)(2)",
+};
+
+/// The registry snapshot is missing or older than 31 days: the safe harbour is lost, so
+/// marketing to numbers that need the check waits for a fresh snapshot.
+pub const NATIONAL_DNC_SNAPSHOT: Check = Check {
+    id: "dnc.national.snapshot_age",
+    source: "47 CFR 64.1200(c)(2)(i)(D) (registry data no more than 31 days old)",
+};
+
+/// The one opt-out confirmation goes within five minutes of the opt-out or not at all.
+pub const OPT_OUT_CONFIRMATION_WINDOW: Check = Check {
+    id: "opt_out.confirmation_window",
+    source: "47 CFR 64.1200(a)(12) (one confirmation, within five minutes)",
+};
+
+/// The organisation's own window, never looser than the law's.
+pub const ORGANISATION_WINDOW: Check = Check {
+    id: "organisation.quiet_hours",
+    source: "organisation settings (a stricter window of its own; COMPLIANCE.md)",
+};
+
+/// The organisation's own frequency caps, for every automated message.
+pub const ORGANISATION_CAP: Check = Check {
+    id: "organisation.frequency_cap",
+    source: "organisation settings (caps on automated messages; COMPLIANCE.md)",
+};
+
+/// The national registry's age limit: a snapshot older than this gives no safe harbour.
+pub const SNAPSHOT_MAX_AGE: SignedDuration = SignedDuration::from_hours(31 * 24);
+
+/// The opt-out confirmation's deadline after the opt-out arrives.
+pub const CONFIRMATION_WINDOW: SignedDuration = SignedDuration::from_mins(5);
 
 /// No instant within the search horizon satisfies every window of every candidate.
 pub const NO_ALLOWED_WINDOW: Check = Check {
@@ -336,6 +410,135 @@ pub static RULES: &[Rule] = &[
     ),
 ];
 
+/// A state's cap on marketing messages to one person in a rolling window, counted across all of
+/// the organisation's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateCap {
+    pub id: &'static str,
+    pub source: &'static str,
+    pub state: &'static str,
+    pub limit: u32,
+    pub window: SignedDuration,
+    /// The purposes counted and capped.
+    pub applies_to: &'static [Purpose],
+}
+
+const DAY: SignedDuration = SignedDuration::from_hours(24);
+
+/// The state caps: 3 marketing messages per rolling 24 hours in FL, OK and MD.
+pub static CAPS: &[StateCap] = &[
+    StateCap {
+        id: "state.FL.frequency_cap",
+        source: "Fla. Stat. 501.616(7)(b) (3 per 24 h on the same subject, all numbers), per law-firm summary (COMPLIANCE.md)",
+        state: "FL",
+        limit: 3,
+        window: DAY,
+        applies_to: &[Purpose::Marketing],
+    },
+    StateCap {
+        id: "state.MD.frequency_cap",
+        source: "Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act), per law-firm summary (COMPLIANCE.md)",
+        state: "MD",
+        limit: 3,
+        window: DAY,
+        applies_to: &[Purpose::Marketing],
+    },
+    StateCap {
+        id: "state.OK.frequency_cap",
+        source: "Okla. Stat. tit. 15, 775C.4 (Oklahoma Telephone Solicitation Act of 2022), per law-firm summary (COMPLIANCE.md)",
+        state: "OK",
+        limit: 3,
+        window: DAY,
+        applies_to: &[Purpose::Marketing],
+    },
+];
+
+/// How long a relationship lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Term {
+    /// The jurisdiction recognises no such exemption.
+    None,
+    Days(i64),
+    /// Monday to Friday, counted from the day after the event (state holidays are not skipped,
+    /// which makes the term shorter, never longer).
+    BusinessDays(i64),
+    Months(i64),
+}
+
+/// How long an inquiry (and a transaction) exempts a number from the national do-not-call
+/// registry: the federal row binds everyone; a state row binds candidates in that state, and the
+/// shortest applicable term wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relationship {
+    pub id: &'static str,
+    pub source: &'static str,
+    pub jurisdiction: Jurisdiction,
+    /// After the person's inquiry (a form, an API intake, a reply).
+    pub inquiry: Term,
+    /// After a transaction (a purchase, a kept appointment); `None` in a state row: the federal
+    /// term applies.
+    pub transaction: Option<Term>,
+}
+
+const fn state_inquiry(id: &'static str, state: &'static str, inquiry: Term) -> Relationship {
+    Relationship {
+        id,
+        source: "state telemarketing statute, per the state summaries in COMPLIANCE.md; section to be confirmed",
+        jurisdiction: Jurisdiction::State(state),
+        inquiry,
+        transaction: None,
+    }
+}
+
+/// The federal terms and the state inquiry terms of COMPLIANCE.md.
+pub static RELATIONSHIPS: &[Relationship] = &[
+    Relationship {
+        id: "federal.relationship",
+        source: "47 CFR 64.1200(f)(5) (established business relationship: 3 months after an inquiry, 18 after a transaction)",
+        jurisdiction: Jurisdiction::Federal,
+        inquiry: Term::Months(3),
+        transaction: Some(Term::Months(18)),
+    },
+    state_inquiry("state.CA.relationship", "CA", Term::BusinessDays(30)),
+    state_inquiry("state.CO.relationship", "CO", Term::Days(30)),
+    state_inquiry("state.CT.relationship", "CT", Term::Months(12)),
+    state_inquiry("state.LA.relationship", "LA", Term::Months(6)),
+    state_inquiry("state.MO.relationship", "MO", Term::Months(6)),
+    state_inquiry("state.MS.relationship", "MS", Term::Months(6)),
+    state_inquiry("state.MT.relationship", "MT", Term::Months(6)),
+    state_inquiry("state.NJ.relationship", "NJ", Term::None),
+    state_inquiry("state.NM.relationship", "NM", Term::Months(12)),
+    state_inquiry("state.PA.relationship", "PA", Term::Months(12)),
+    state_inquiry("state.TN.relationship", "TN", Term::Months(12)),
+    state_inquiry("state.TX.relationship", "TX", Term::Months(12)),
+    state_inquiry("state.WA.relationship", "WA", Term::Months(12)),
+    state_inquiry("state.WI.relationship", "WI", Term::None),
+];
+
+impl Term {
+    /// The last instant the term covers after `start`, or `None` when it covers nothing.
+    pub fn end(self, start: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        let utc = start.to_zoned(jiff::tz::TimeZone::UTC);
+        let end = match self {
+            Term::None => return None,
+            Term::Days(n) => utc.checked_add(jiff::Span::new().days(n)).ok()?,
+            Term::Months(n) => utc.checked_add(jiff::Span::new().months(n)).ok()?,
+            Term::BusinessDays(n) => {
+                let mut day = utc;
+                let mut left = n;
+                while left > 0 {
+                    day = day.tomorrow().ok()?;
+                    if !matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday) {
+                        left -= 1;
+                    }
+                }
+                day
+            }
+        };
+        Some(end.timestamp())
+    }
+}
+
 impl Rule {
     /// Whether this rule binds a recipient presumed to be in `state`, for a message of `purpose`.
     pub fn binds(&self, state: Option<&str>, purpose: Purpose) -> bool {
@@ -466,6 +669,31 @@ mod tests {
         ] {
             assert!(states.contains(code), "{code} missing");
         }
+    }
+
+    #[test]
+    fn caps_and_relationships_are_the_ones_of_compliance_md() {
+        let capped: Vec<&str> = CAPS.iter().map(|c| c.state).collect();
+        assert_eq!(capped, ["FL", "MD", "OK"]);
+        for cap in CAPS {
+            assert_eq!((cap.limit, cap.window), (3, DAY), "{}", cap.id);
+            assert!(cap.id.starts_with(&format!("state.{}.", cap.state)));
+        }
+        let mut seen = HashSet::new();
+        for row in RELATIONSHIPS {
+            assert!(seen.insert(row.id), "{}", row.id);
+            assert!(!row.source.is_empty());
+        }
+        let start: jiff::Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        let end = |t: Term| t.end(start).map(|e| e.to_string());
+        assert_eq!(end(Term::Months(3)).as_deref(), Some("2026-04-15T12:00:00Z"));
+        assert_eq!(end(Term::Days(30)).as_deref(), Some("2026-02-14T12:00:00Z"));
+        // Thursday 15 January + 30 business days = Thursday 26 February.
+        assert_eq!(
+            end(Term::BusinessDays(30)).as_deref(),
+            Some("2026-02-26T12:00:00Z")
+        );
+        assert_eq!(end(Term::None), None);
     }
 
     #[test]

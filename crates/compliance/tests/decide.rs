@@ -4,8 +4,11 @@
 // Test helpers outside `#[test]` functions may unwrap too (clippy.toml allows it in tests).
 #![allow(clippy::unwrap_used)]
 
+use std::sync::LazyLock;
+
 use compliance::{
-    Candidate, Context, Decision, Exemption, Location, LocationBasis, Reason, decide, locate,
+    Candidate, ConsentFact, Context, Decision, Exemption, Location, LocationBasis, Policy, Reason,
+    Recipient, Suppression, Whereabouts, decide, locate,
 };
 use domain::{Channel, Phone, Purpose, Timestamp};
 use jiff::tz::TimeZone;
@@ -24,7 +27,49 @@ fn phone(s: &str) -> Phone {
 }
 
 fn of(number: &str) -> Location {
-    locate(Some(&phone(number)), None)
+    locate(&Whereabouts {
+        phone: Some(&phone(number)),
+        ..Whereabouts::default()
+    })
+}
+
+/// A lead with written consent to every purpose: only the time rules can stop a message to them.
+static CONSENTED: LazyLock<Recipient> = LazyLock::new(|| Recipient {
+    lead: true,
+    consent: Purpose::ALL
+        .into_iter()
+        .map(|purpose| ConsentFact {
+            purpose,
+            granted: true,
+            at: utc("2026-01-01T00:00:00Z"),
+            written: true,
+        })
+        .collect(),
+    ..Recipient::default()
+});
+
+/// The same lead, suppressed.
+static SUPPRESSED: LazyLock<Recipient> = LazyLock::new(|| Recipient {
+    suppression: Some(Suppression {
+        reason: "opt_out".to_owned(),
+        since: utc("2026-01-02T00:00:00Z"),
+    }),
+    ..CONSENTED.clone()
+});
+
+/// An organisation that has every registration and address on file, and no rules of its own.
+static PERMISSIVE: LazyLock<Policy> = LazyLock::new(|| Policy {
+    texas_registration: true,
+    postal_address: true,
+    ..Policy::default()
+});
+
+/// A recipient who opted out at `at`, for the confirmation.
+fn opted_out_at(at: Timestamp) -> &'static Recipient {
+    Box::leak(Box::new(Recipient {
+        answering: Some(at),
+        ..SUPPRESSED.clone()
+    }))
 }
 
 fn ctx<'a>(location: &'a Location, now: Timestamp) -> Context<'a> {
@@ -33,9 +78,10 @@ fn ctx<'a>(location: &'a Location, now: Timestamp) -> Context<'a> {
         channel: Channel::Sms,
         purpose: Purpose::Marketing,
         to: "+12125550199",
-        suppressed: false,
         location,
         exemption: Exemption::None,
+        recipient: &CONSENTED,
+        policy: &PERMISSIVE,
     }
 }
 
@@ -344,8 +390,15 @@ fn hawaii_keeps_its_own_clock() {
 fn an_explicit_zone_adds_a_candidate_and_keeps_the_state() {
     // A Miami number living in Los Angeles: Florida's 08:00-20:00 binds in both zones, so
     // 11:00-20:00 Eastern.
-    let location = locate(Some(&phone("+1 305 555 0199")), Some("America/Los_Angeles"));
-    assert_eq!(location.basis, LocationBasis::AreaCodeAndTimeZone);
+    let location = locate(&Whereabouts {
+        phone: Some(&phone("+1 305 555 0199")),
+        time_zone: Some("America/Los_Angeles"),
+        ..Whereabouts::default()
+    });
+    assert_eq!(
+        location.basis,
+        [LocationBasis::ExplicitTimeZone, LocationBasis::AreaCode]
+    );
     check(
         &location,
         &[
@@ -368,7 +421,10 @@ fn an_explicit_zone_adds_a_candidate_and_keeps_the_state() {
     );
 
     // An explicit zone alone carries no state: federal only.
-    let location = locate(None, Some("America/Chicago"));
+    let location = locate(&Whereabouts {
+        time_zone: Some("America/Chicago"),
+        ..Whereabouts::default()
+    });
     check(
         &location,
         &[
@@ -387,41 +443,53 @@ fn an_unknown_location_uses_the_intersection_over_all_of_the_us() {
     let foreign = phone("+44 20 7946 0958");
     let empty = Location {
         candidates: Vec::new(),
-        basis: LocationBasis::Unknown,
+        basis: vec![LocationBasis::Unknown],
     };
     for location in [
-        locate(Some(&toll_free), None),
-        locate(Some(&foreign), None),
-        locate(None, None),
+        locate(&Whereabouts {
+            phone: Some(&toll_free),
+            ..Whereabouts::default()
+        }),
+        locate(&Whereabouts {
+            phone: Some(&foreign),
+            ..Whereabouts::default()
+        }),
+        locate(&Whereabouts::default()),
         empty,
     ] {
-        // Summer: Honolulu opens at 18:00Z (14:00 Eastern); the Eastern states close at 20:00
-        // Eastern (24:00Z). 2026-07-15 is a Wednesday.
+        // Summer: Guam (a territory: US jurisdiction, UTC+10) opens at 22:00Z; the Eastern
+        // states close at 20:00 Eastern (24:00Z). 2026-07-15 is a Wednesday.
         let table = [
             (
                 "2026-07-15T17:00:00Z",
-                Verdict::Defer(utc("2026-07-15T18:00:00Z")),
+                Verdict::Defer(utc("2026-07-15T22:00:00Z")),
             ),
-            ("2026-07-15T18:00:00Z", Verdict::Send),
+            // Honolulu is open from 18:00Z, Guam not yet.
+            (
+                "2026-07-15T18:00:00Z",
+                Verdict::Defer(utc("2026-07-15T22:00:00Z")),
+            ),
+            ("2026-07-15T22:00:00Z", Verdict::Send),
             ("2026-07-15T23:59:00Z", Verdict::Send),
             (
                 "2026-07-16T00:00:00Z",
-                Verdict::Defer(utc("2026-07-16T18:00:00Z")),
+                Verdict::Defer(utc("2026-07-16T22:00:00Z")),
             ),
-            // Sundays are closed somewhere (AL, LA, MS), so nowhere.
+            // Sundays are closed somewhere (AL, LA, MS), and Guam's Monday morning is still
+            // Sunday there, so nowhere.
             (
                 "2026-07-19T19:00:00Z",
-                Verdict::Defer(utc("2026-07-20T18:00:00Z")),
+                Verdict::Defer(utc("2026-07-20T22:00:00Z")),
             ),
             // Winter: Eastern closes at 01:00Z. 2026-01-14 is a Wednesday.
             (
                 "2026-01-14T17:00:00Z",
-                Verdict::Defer(utc("2026-01-14T18:00:00Z")),
+                Verdict::Defer(utc("2026-01-14T22:00:00Z")),
             ),
             ("2026-01-15T00:30:00Z", Verdict::Send),
             (
                 "2026-01-15T01:00:00Z",
-                Verdict::Defer(utc("2026-01-15T18:00:00Z")),
+                Verdict::Defer(utc("2026-01-15T22:00:00Z")),
             ),
         ];
         for (now, expected) in table {
@@ -440,7 +508,7 @@ fn suppression_blocks_all_but_the_opt_out_confirmation_and_help() {
     let location = of("+1 212 555 0199");
     let noon = local("2026-06-03 12:00[America/New_York]");
     let decision = decide(&Context {
-        suppressed: true,
+        recipient: &SUPPRESSED,
         exemption: Exemption::None,
         purpose: Purpose::Transactional,
         ..ctx(&location, noon)
@@ -461,7 +529,7 @@ fn suppression_blocks_all_but_the_opt_out_confirmation_and_help() {
         (Exemption::HelpAnswer, "exemption.help_answer"),
     ] {
         let decision = decide(&Context {
-            suppressed: true,
+            recipient: opted_out_at(local("2026-06-03 02:58[America/New_York]")),
             exemption,
             purpose: Purpose::Transactional,
             ..ctx(&location, local("2026-06-03 03:00[America/New_York]"))
@@ -480,6 +548,7 @@ fn exempt_answers_ignore_quiet_hours_but_never_carry_marketing() {
             let decision = decide(&Context {
                 exemption,
                 purpose,
+                recipient: opted_out_at(sunday_night),
                 ..ctx(&location, sunday_night)
             });
             assert_eq!(
@@ -515,9 +584,12 @@ fn the_permit_records_what_was_decided() {
     assert_eq!(permit.purpose(), Purpose::Informational);
     assert_eq!(permit.decided_at(), now);
     let ids: Vec<_> = permit.reasons().iter().map(|r| r.rule).collect();
-    assert_eq!(ids, ["suppression", "federal.quiet_hours"]);
     assert_eq!(
-        permit.reasons()[1].detail,
+        ids,
+        ["suppression", "consent.prior_express", "federal.quiet_hours"]
+    );
+    assert_eq!(
+        permit.reasons()[2].detail,
         "12:00 (Wednesday) in America/New_York is inside 08:00-21:00"
     );
     // Debug output never shows the address.
@@ -574,12 +646,12 @@ fn deferral_across_the_autumn_change() {
             "{now}"
         );
     }
-    // Honolulu does not change, New York does: the all-US window on Monday 2026-11-02 is
-    // 08:00 HST (18:00Z) to 20:00 EST (01:00Z).
+    // Guam does not change, New York does: the all-US window on Monday 2026-11-02 is
+    // 08:00 ChST (22:00Z) to 20:00 EST (01:00Z).
     let unknown = Location::unknown();
     assert_eq!(
         verdict(&decide(&ctx(&unknown, utc("2026-11-02T00:30:00Z")))),
-        Verdict::Defer(utc("2026-11-02T18:00:00Z"))
+        Verdict::Defer(utc("2026-11-02T22:00:00Z"))
     );
     assert_eq!(
         verdict(&decide(&ctx(&unknown, utc("2026-11-03T00:30:00Z")))),
@@ -598,7 +670,7 @@ fn an_impossible_combination_is_blocked() {
     };
     let location = Location {
         candidates: vec![candidate("Etc/UTC", "KY"), candidate("Etc/GMT+12", "NV")],
-        basis: LocationBasis::AreaCode,
+        basis: vec![LocationBasis::AreaCode],
     };
     let decision = decide(&ctx(&location, utc("2026-06-03T12:00:00Z")));
     assert_eq!(verdict(&decision), Verdict::Block);
@@ -613,7 +685,7 @@ fn account_emails_go_at_night_but_only_as_email_and_never_as_marketing() {
         exemption: Exemption::AccountEmail,
         channel: Channel::Email,
         to: "olga@example.com",
-        suppressed: true,
+        recipient: &SUPPRESSED,
         purpose: Purpose::Transactional,
         ..ctx(&location, sunday_night)
     });

@@ -869,7 +869,7 @@ impl Store for PostgresStore {
             .collect();
         // One round trip for all the addresses.
         let (hit,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = $1 AND bidx = ANY($2))",
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE tenant_id = $1 AND bidx = ANY($2) AND lifted_at IS NULL)",
         )
         .bind(tenant.id().as_uuid())
         .bind(indexes)
@@ -882,28 +882,78 @@ impl Store for PostgresStore {
     async fn suppress(
         &self,
         tenant: Tenant,
-        addresses: &[Address],
-        reason: &str,
+        entries: Vec<store::NewSuppression>,
         at: Timestamp,
-    ) -> DbResult<()> {
-        let t = tenant.id().as_uuid();
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        for address in addresses {
-            // DO NOTHING keeps the first reason and time, also against a concurrent suppress.
-            sqlx::query(
-                "INSERT INTO suppressions (tenant_id, bidx, channel, reason, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, bidx) DO NOTHING",
-            )
-            .bind(t)
-            .bind(address_index(&self.cipher, tenant.id(), address).to_vec())
-            .bind(address.channel().as_str())
-            .bind(reason)
-            .bind(us(at))
-            .execute(&mut *tx)
+    ) -> DbResult<u64> {
+        self.suppress_impl(tenant, entries, at).await
+    }
+
+    async fn lift_suppressions(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        reasons: &[&str],
+        at: Timestamp,
+    ) -> DbResult<u64> {
+        self.lift_suppressions_impl(tenant, addresses, reasons, at)
             .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)
+    }
+
+    async fn list_suppressions(
+        &self,
+        tenant: Tenant,
+        include_lifted: bool,
+    ) -> DbResult<Vec<store::SuppressionEntry>> {
+        self.list_suppressions_impl(tenant, include_lifted).await
+    }
+
+    async fn recipient_facts(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        phone: Option<&domain::Phone>,
+        since: Timestamp,
+    ) -> DbResult<store::RecipientFacts> {
+        self.recipient_facts_impl(tenant, addresses, phone, since)
+            .await
+    }
+
+    async fn replace_registry(
+        &self,
+        tenant: Tenant,
+        taken_at: Timestamp,
+        numbers: Vec<domain::Phone>,
+        at: Timestamp,
+    ) -> DbResult<store::RegistrySnapshot> {
+        self.replace_registry_impl(tenant, taken_at, numbers, at)
+            .await
+    }
+
+    async fn registry_snapshot(&self, tenant: Tenant) -> DbResult<Option<store::RegistrySnapshot>> {
+        self.registry_snapshot_impl(tenant).await
+    }
+
+    async fn create_review(&self, tenant: Tenant, review: store::NewReview) -> DbResult<()> {
+        self.create_review_impl(tenant, review).await
+    }
+
+    async fn list_reviews(
+        &self,
+        tenant: Tenant,
+        state: Option<store::ReviewState>,
+    ) -> DbResult<Vec<store::Review>> {
+        self.list_reviews_impl(tenant, state).await
+    }
+
+    async fn resolve_review(
+        &self,
+        tenant: Tenant,
+        id: uuid::Uuid,
+        state: store::ReviewState,
+        by: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<store::Review>> {
+        self.resolve_review_impl(tenant, id, state, by, at).await
     }
 
     async fn enqueue(&self, job: NewJob) -> DbResult<JobId> {

@@ -8,6 +8,7 @@
 //! once. Rows are sealed and opened by `store::codec`, exactly as on SQLite.
 
 mod backend;
+mod compliance;
 mod identity;
 mod intake;
 mod sources;

@@ -916,7 +916,7 @@ impl Store for SqliteStore {
         for address in addresses {
             let bidx = address_index(&self.cipher, tenant.id(), address).to_vec();
             let hit: Option<(i64,)> =
-                sqlx::query_as("SELECT 1 FROM suppressions WHERE tenant_id = ? AND bidx = ?")
+                sqlx::query_as("SELECT 1 FROM suppressions WHERE tenant_id = ? AND bidx = ? AND lifted_at IS NULL")
                     .bind(tenant.id().as_uuid())
                     .bind(bidx)
                     .fetch_optional(&self.read)
@@ -932,41 +932,78 @@ impl Store for SqliteStore {
     async fn suppress(
         &self,
         tenant: Tenant,
-        addresses: &[Address],
-        reason: &str,
+        entries: Vec<store::NewSuppression>,
         at: Timestamp,
-    ) -> DbResult<()> {
-        let rows: Vec<(Vec<u8>, &'static str)> = addresses
-            .iter()
-            .map(|a| {
-                (
-                    address_index(&self.cipher, tenant.id(), a).to_vec(),
-                    a.channel().as_str(),
-                )
-            })
-            .collect();
-        let (t, reason) = (tenant.id().as_uuid(), reason.to_owned());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    for (bidx, channel) in rows {
-                        sqlx::query(
-                            "INSERT INTO suppressions (tenant_id, bidx, channel, reason, created_at) VALUES (?, ?, ?, ?, ?) \
-                             ON CONFLICT (tenant_id, bidx) DO NOTHING",
-                        )
-                        .bind(t)
-                        .bind(bidx)
-                        .bind(channel)
-                        .bind(&reason)
-                        .bind(us(at))
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    }
-                    Ok(())
-                })
-            })
+    ) -> DbResult<u64> {
+        self.suppress_impl(tenant, entries, at).await
+    }
+
+    async fn lift_suppressions(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        reasons: &[&str],
+        at: Timestamp,
+    ) -> DbResult<u64> {
+        self.lift_suppressions_impl(tenant, addresses, reasons, at)
             .await
+    }
+
+    async fn list_suppressions(
+        &self,
+        tenant: Tenant,
+        include_lifted: bool,
+    ) -> DbResult<Vec<store::SuppressionEntry>> {
+        self.list_suppressions_impl(tenant, include_lifted).await
+    }
+
+    async fn recipient_facts(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        phone: Option<&domain::Phone>,
+        since: Timestamp,
+    ) -> DbResult<store::RecipientFacts> {
+        self.recipient_facts_impl(tenant, addresses, phone, since)
+            .await
+    }
+
+    async fn replace_registry(
+        &self,
+        tenant: Tenant,
+        taken_at: Timestamp,
+        numbers: Vec<domain::Phone>,
+        at: Timestamp,
+    ) -> DbResult<store::RegistrySnapshot> {
+        self.replace_registry_impl(tenant, taken_at, numbers, at)
+            .await
+    }
+
+    async fn registry_snapshot(&self, tenant: Tenant) -> DbResult<Option<store::RegistrySnapshot>> {
+        self.registry_snapshot_impl(tenant).await
+    }
+
+    async fn create_review(&self, tenant: Tenant, review: store::NewReview) -> DbResult<()> {
+        self.create_review_impl(tenant, review).await
+    }
+
+    async fn list_reviews(
+        &self,
+        tenant: Tenant,
+        state: Option<store::ReviewState>,
+    ) -> DbResult<Vec<store::Review>> {
+        self.list_reviews_impl(tenant, state).await
+    }
+
+    async fn resolve_review(
+        &self,
+        tenant: Tenant,
+        id: uuid::Uuid,
+        state: store::ReviewState,
+        by: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<store::Review>> {
+        self.resolve_review_impl(tenant, id, state, by, at).await
     }
 
     async fn enqueue(&self, job: NewJob) -> DbResult<JobId> {

@@ -6,6 +6,7 @@
 //! process; several instances need PostgreSQL.
 
 mod backend;
+mod compliance;
 mod identity;
 mod intake;
 mod sources;

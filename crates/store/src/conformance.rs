@@ -17,8 +17,10 @@ use jiff::SignedDuration;
 
 use crate::*;
 
+mod compliance;
 mod identity;
 mod sources;
+pub use compliance::*;
 pub use identity::*;
 pub use sources::*;
 
@@ -66,7 +68,11 @@ macro_rules! conformance_tests {
             staged_audit_entries_join_their_chains_in_order,
             concurrent_chainers_append_each_staged_entry_once,
             sources_belong_to_one_organisation,
-            source_secrets_rotate_with_a_grace_period
+            source_secrets_rotate_with_a_grace_period,
+            suppressions_are_lifted_not_deleted_and_export_their_addresses,
+            recipient_facts_count_recent_messages_and_read_the_registry,
+            registry_snapshots_replace_each_other_per_organisation,
+            reviews_wait_open_and_resolve_once
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -916,11 +922,19 @@ pub async fn suppression_is_per_tenant_and_idempotent(store: S) {
             .unwrap()
     );
     store
-        .suppress(a, &[jane.clone(), mail.clone()], "opt_out:STOP", t0())
+        .suppress(
+            a,
+            NewSuppression::each(&[jane.clone(), mail.clone()], "opt_out", "inbound_sms"),
+            t0(),
+        )
         .await
         .unwrap();
     store
-        .suppress(a, std::slice::from_ref(&jane), "again", t0())
+        .suppress(
+            a,
+            NewSuppression::each(std::slice::from_ref(&jane), "again", "api"),
+            t0(),
+        )
         .await
         .unwrap();
     assert!(

@@ -11,6 +11,7 @@
 //! against each of them.
 
 pub mod codec;
+pub mod compliance;
 pub mod codec_identity;
 pub mod conformance;
 pub mod error;
@@ -20,13 +21,17 @@ pub mod sources;
 
 use async_trait::async_trait;
 use domain::{
-    Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId,
+    Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId, Phone,
     Role, SessionId, SourceId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
 };
 
 pub use error::{DbError, DbResult};
 pub use identity::*;
 pub use records::*;
+pub use compliance::{
+    NewReview, NewSuppression, RecipientFacts, RegistrySnapshot, Review, ReviewState,
+    SuppressionEntry,
+};
 pub use sources::{NewSource, SourceRecord, SourceUpdate};
 
 /// Everything Leadline persists.
@@ -316,16 +321,73 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- suppression ---------------------------------------------------------------------
 
-    /// Is any of these addresses on the organisation's suppression list?
+    /// Is any of these addresses on the organisation's suppression list (and not lifted)?
     async fn is_suppressed(&self, tenant: Tenant, addresses: &[Address]) -> DbResult<bool>;
-    /// Adds addresses to the suppression list (idempotent: the first reason and time are kept).
+    /// Adds entries to the suppression list, their addresses sealed, in one transaction. A live
+    /// entry keeps its first reason and time; a lifted one is suppressed again with the new
+    /// reason. Entries are never deleted. Returns how many were added or renewed.
     async fn suppress(
         &self,
         tenant: Tenant,
-        addresses: &[Address],
-        reason: &str,
+        entries: Vec<NewSuppression>,
         at: Timestamp,
-    ) -> DbResult<()>;
+    ) -> DbResult<u64>;
+    /// Lifts the live entries of these addresses whose reason is one of `reasons` (the entries
+    /// are kept, marked lifted). Returns how many.
+    async fn lift_suppressions(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        reasons: &[&str],
+        at: Timestamp,
+    ) -> DbResult<u64>;
+    /// The suppression list, oldest first; lifted entries too when `include_lifted`.
+    async fn list_suppressions(
+        &self,
+        tenant: Tenant,
+        include_lifted: bool,
+    ) -> DbResult<Vec<SuppressionEntry>>;
+    /// Everything a send decision needs from the store about a person reachable at `addresses`
+    /// (one read): a live suppression, the registry snapshot and whether it lists `phone`, and
+    /// the outbound messages to them created after `since`.
+    async fn recipient_facts(
+        &self,
+        tenant: Tenant,
+        addresses: &[Address],
+        phone: Option<&Phone>,
+        since: Timestamp,
+    ) -> DbResult<RecipientFacts>;
+
+    // ---- national do-not-call registry ---------------------------------------------------
+
+    /// Replaces the organisation's registry snapshot with these numbers, in one transaction.
+    async fn replace_registry(
+        &self,
+        tenant: Tenant,
+        taken_at: Timestamp,
+        numbers: Vec<Phone>,
+        at: Timestamp,
+    ) -> DbResult<RegistrySnapshot>;
+    async fn registry_snapshot(&self, tenant: Tenant) -> DbResult<Option<RegistrySnapshot>>;
+
+    // ---- review queue --------------------------------------------------------------------
+
+    async fn create_review(&self, tenant: Tenant, review: NewReview) -> DbResult<()>;
+    /// The organisation's reviews, newest first, in one state or all.
+    async fn list_reviews(
+        &self,
+        tenant: Tenant,
+        state: Option<ReviewState>,
+    ) -> DbResult<Vec<Review>>;
+    /// Resolves an open review; `None` when the organisation has no such open review.
+    async fn resolve_review(
+        &self,
+        tenant: Tenant,
+        id: uuid::Uuid,
+        state: ReviewState,
+        by: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<Review>>;
 
     // ---- jobs ----------------------------------------------------------------------------
 

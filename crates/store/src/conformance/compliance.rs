@@ -1,0 +1,254 @@
+//! Compliance scenarios: the suppression list, the facts a send decision reads, the national
+//! registry snapshot and the review queue.
+
+use uuid::Uuid;
+
+use super::*;
+
+pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let jane = Address::Phone(phone("4155552671"));
+    let mail = Address::Email(email("jane@example.com"));
+    let joe = Address::Phone(phone("4155550100"));
+    let added = store
+        .suppress(
+            a,
+            vec![
+                NewSuppression {
+                    address: jane.clone(),
+                    reason: "opt_out".to_owned(),
+                    source: "inbound_sms".to_owned(),
+                },
+                NewSuppression {
+                    address: mail.clone(),
+                    reason: "opt_out".to_owned(),
+                    source: "inbound_sms".to_owned(),
+                },
+                NewSuppression {
+                    address: joe.clone(),
+                    reason: "dnc".to_owned(),
+                    source: "csv".to_owned(),
+                },
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, 3);
+    // A re-import of the same entries changes nothing: the first reason and time stay.
+    let again = store
+        .suppress(a, NewSuppression::each(&[joe.clone()], "dnc", "csv"), t0() + secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+
+    let list = store.list_suppressions(a, false).await.unwrap();
+    let addresses: Vec<_> = list.iter().filter_map(|e| e.address.clone()).collect();
+    assert_eq!(addresses.len(), 3);
+    assert!(addresses.contains(&"+14155552671".to_owned()));
+    assert!(addresses.contains(&"jane@example.com".to_owned()));
+    let joe_entry = list
+        .iter()
+        .find(|e| e.address.as_deref() == Some("+14155550100"))
+        .unwrap();
+    assert_eq!(
+        (joe_entry.reason.as_str(), joe_entry.source.as_str(), joe_entry.created_at),
+        ("dnc", "csv", t0())
+    );
+    assert!(store.list_suppressions(b, true).await.unwrap().is_empty());
+
+    // An opt-in lifts only the reasons it is given; the entry stays, marked lifted.
+    let lifted = store
+        .lift_suppressions(
+            a,
+            &[jane.clone(), joe.clone()],
+            crate::compliance::LIFTED_BY_OPT_IN,
+            t0() + secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lifted, 1, "jane's opt-out, not joe's dnc entry");
+    assert!(!store.is_suppressed(a, std::slice::from_ref(&jane)).await.unwrap());
+    assert!(store.is_suppressed(a, std::slice::from_ref(&joe)).await.unwrap());
+    assert_eq!(store.list_suppressions(a, false).await.unwrap().len(), 2);
+    let all = store.list_suppressions(a, true).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let jane_entry = all
+        .iter()
+        .find(|e| e.address.as_deref() == Some("+14155552671"))
+        .unwrap();
+    assert_eq!(jane_entry.lifted_at, Some(t0() + secs(120)));
+
+    // A later opt-out suppresses her again, with the new reason.
+    let renewed = store
+        .suppress(a, NewSuppression::each(&[jane.clone()], "opt_out", "inbound_sms"), t0() + secs(180))
+        .await
+        .unwrap();
+    assert_eq!(renewed, 1);
+    assert!(store.is_suppressed(a, &[jane]).await.unwrap());
+    let facts = store
+        .recipient_facts(a, &[mail], None, t0())
+        .await
+        .unwrap();
+    assert_eq!(facts.suppression, Some(("opt_out".to_owned(), t0())));
+}
+
+pub async fn recipient_facts_count_recent_messages_and_read_the_registry(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let jane = phone("4155552671");
+    let to = Address::Phone(jane.clone());
+    // Three messages to her: one sent, one blocked (not counted), one marketing in flight.
+    let mut sent = outbound(None, "+14155552671", Some("one"));
+    sent.created_at = t0() - secs(3600);
+    store.begin_outbound(a, sent).await.unwrap();
+    let mut blocked = outbound(None, "+14155552671", Some("two"));
+    blocked.status = MessageStatus::Blocked;
+    blocked.created_at = t0() - secs(1800);
+    store.begin_outbound(a, blocked).await.unwrap();
+    let mut marketing = outbound(None, "+14155552671", Some("three"));
+    marketing.purpose = Purpose::Marketing;
+    marketing.created_at = t0() - secs(60);
+    store.begin_outbound(a, marketing).await.unwrap();
+    // One to someone else, and one in another organisation.
+    store
+        .begin_outbound(a, outbound(None, "+14155550100", Some("four")))
+        .await
+        .unwrap();
+    store
+        .begin_outbound(b, outbound(None, "+14155552671", Some("five")))
+        .await
+        .unwrap();
+
+    let facts = store
+        .recipient_facts(a, std::slice::from_ref(&to), Some(&jane), t0() - secs(7200))
+        .await
+        .unwrap();
+    let mut recent = facts.recent.clone();
+    recent.sort();
+    assert_eq!(
+        recent,
+        [
+            (t0() - secs(3600), Some(Purpose::Transactional)),
+            (t0() - secs(60), Some(Purpose::Marketing)),
+        ]
+    );
+    assert_eq!(facts.suppression, None);
+    assert_eq!(facts.snapshot, None);
+    assert!(!facts.listed);
+    // `since` bounds the count.
+    let later = store
+        .recipient_facts(a, std::slice::from_ref(&to), Some(&jane), t0() - secs(120))
+        .await
+        .unwrap();
+    assert_eq!(later.recent.len(), 1);
+
+    store
+        .replace_registry(a, t0() - secs(86_400), vec![jane.clone()], t0())
+        .await
+        .unwrap();
+    let facts = store
+        .recipient_facts(a, std::slice::from_ref(&to), Some(&jane), t0())
+        .await
+        .unwrap();
+    assert!(facts.listed);
+    assert_eq!(
+        facts.snapshot.map(|s| (s.taken_at, s.numbers)),
+        Some((t0() - secs(86_400), 1))
+    );
+    let other = phone("4155550100");
+    let facts = store
+        .recipient_facts(a, &[Address::Phone(other.clone())], Some(&other), t0())
+        .await
+        .unwrap();
+    assert!(!facts.listed);
+    assert!(facts.snapshot.is_some());
+    // Organisation B has no snapshot.
+    let facts = store.recipient_facts(b, &[to], Some(&jane), t0()).await.unwrap();
+    assert_eq!((facts.snapshot, facts.listed), (None, false));
+}
+
+pub async fn registry_snapshots_replace_each_other_per_organisation(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let (jane, joe) = (phone("4155552671"), phone("4155550100"));
+    let first = store
+        .replace_registry(a, t0() - secs(86_400), vec![jane.clone(), joe.clone()], t0())
+        .await
+        .unwrap();
+    assert_eq!(first.numbers, 2);
+    let second = store
+        .replace_registry(a, t0(), vec![joe.clone(), joe.clone()], t0() + secs(60))
+        .await
+        .unwrap();
+    assert_eq!(second.numbers, 1, "duplicates count once");
+    assert_eq!(store.registry_snapshot(a).await.unwrap(), Some(second));
+    let listed = |p: &Phone| {
+        let store = store.clone();
+        let p = p.clone();
+        async move {
+            store
+                .recipient_facts(a, &[Address::Phone(p.clone())], Some(&p), t0())
+                .await
+                .unwrap()
+                .listed
+        }
+    };
+    assert!(!listed(&jane).await, "the new snapshot replaced the old one");
+    assert!(listed(&joe).await);
+    assert_eq!(store.registry_snapshot(b).await.unwrap(), None);
+}
+
+pub async fn reviews_wait_open_and_resolve_once(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let id = Uuid::now_v7();
+    let message = MessageId::new();
+    store
+        .create_review(
+            a,
+            NewReview {
+                id,
+                lead_id: None,
+                message_id: message,
+                matched: "en.stop_texting".to_owned(),
+                created_at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+    let open = store.list_reviews(a, Some(ReviewState::Open)).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].id, open[0].message_id, open[0].matched.as_str()),
+        (id, message, "en.stop_texting")
+    );
+    assert!(store.list_reviews(b, None).await.unwrap().is_empty());
+    // Another organisation cannot resolve it.
+    assert!(
+        store
+            .resolve_review(b, id, ReviewState::Dismissed, "user:x", t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let done = store
+        .resolve_review(a, id, ReviewState::Confirmed, "user:x", t0() + secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, ReviewState::Confirmed);
+    assert_eq!(done.resolved_at, Some(t0() + secs(5)));
+    assert_eq!(done.resolved_by.as_deref(), Some("user:x"));
+    // Once only.
+    assert!(
+        store
+            .resolve_review(a, id, ReviewState::Dismissed, "user:y", t0() + secs(9))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.list_reviews(a, Some(ReviewState::Open)).await.unwrap().is_empty());
+    assert_eq!(store.list_reviews(a, None).await.unwrap().len(), 1);
+}
