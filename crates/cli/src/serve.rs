@@ -51,7 +51,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             // Validation refuses production without real providers; this arm cannot be reached yet.
             None => anyhow::bail!("production mode needs real providers, and none is configured"),
         };
-    let engine = Engine::new(store.clone(), clock, sms, email, engine_config(&config));
+    let mut engine_settings = engine_config(&config);
+    // Unsubscribe links in emails point at the public address, or at this server's own.
+    engine_settings.links = Some(engine::assess::Links {
+        base_url: if config.public_base_url.is_empty() {
+            format!("http://{addr}")
+        } else {
+            config.public_base_url.trim_end_matches('/').to_owned()
+        },
+        cipher: ring.cipher.clone(),
+    });
+    let engine = Engine::new(store.clone(), clock, sms, email, engine_settings);
 
     // The first start gets an organisation and its owner (and, in the sandbox, an API key to
     // try things with).

@@ -80,5 +80,6 @@ pub fn engine_config(config: &Config) -> engine::EngineConfig {
         backoff_cap: Duration::from_secs(j.backoff_cap_seconds),
         idle_poll: Duration::from_millis(j.idle_poll_ms),
         shutdown_grace: Duration::from_secs(j.shutdown_grace_seconds),
+        links: None,
     }
 }

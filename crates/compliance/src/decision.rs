@@ -419,7 +419,10 @@ fn exempt(ctx: &Context<'_>, mut checked: Vec<Reason>) -> Decision {
                     return Decision::Block {
                         reasons: vec![Reason::of(
                             rules::OPT_OUT_CONFIRMATION_WINDOW,
-                            format!("the confirmation was due by {deadline}; it is now {}", ctx.now),
+                            format!(
+                                "the confirmation was due by {deadline}; it is now {}",
+                                ctx.now
+                            ),
                         )],
                     };
                 }
@@ -555,12 +558,14 @@ pub fn relationship_until(
     recipient: &Recipient,
     candidates: &[location::Candidate],
 ) -> Option<Timestamp> {
-    let binding = rules::RELATIONSHIPS.iter().filter(|row| match row.jurisdiction {
-        rules::Jurisdiction::Federal => true,
-        rules::Jurisdiction::State(code) => candidates
-            .iter()
-            .any(|c| c.state.as_deref() == Some(code)),
-    });
+    let binding = rules::RELATIONSHIPS
+        .iter()
+        .filter(|row| match row.jurisdiction {
+            rules::Jurisdiction::Federal => true,
+            rules::Jurisdiction::State(code) => {
+                candidates.iter().any(|c| c.state.as_deref() == Some(code))
+            }
+        });
     let mut inquiry_end = recipient.inquiry_at.map(|_| Timestamp::MAX);
     let mut transaction_end = recipient.transaction_at.map(|_| Timestamp::MAX);
     for row in binding {
@@ -580,7 +585,11 @@ pub fn relationship_until(
 fn caps(ctx: &Context<'_>, candidates: &[location::Candidate]) -> (Timestamp, Vec<Reason>) {
     let mut release = ctx.now;
     let mut reasons = Vec::new();
-    let mut apply = |check: Check, limit: u32, window: SignedDuration, counted: &dyn Fn(Purpose) -> bool, what: &str| {
+    let mut apply = |check: Check,
+                     limit: u32,
+                     window: SignedDuration,
+                     counted: &dyn Fn(Purpose) -> bool,
+                     what: &str| {
         let Ok(since) = ctx.now.checked_sub(window) else {
             return;
         };
@@ -612,7 +621,10 @@ fn caps(ctx: &Context<'_>, candidates: &[location::Candidate]) -> (Timestamp, Ve
     };
     if ctx.purpose == Purpose::Marketing {
         for cap in rules::CAPS {
-            if candidates.iter().any(|c| c.state.as_deref() == Some(cap.state)) {
+            if candidates
+                .iter()
+                .any(|c| c.state.as_deref() == Some(cap.state))
+            {
                 apply(
                     Check {
                         id: cap.id,

@@ -62,4 +62,4 @@ pub use location::{
     AreaCodeInfo, Candidate, Location, LocationBasis, Whereabouts, address_region, area_code_info,
     locate, zip_region,
 };
-pub use words::{Keyword, classify};
+pub use words::{Keyword, classify, revocation};

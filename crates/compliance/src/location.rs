@@ -180,10 +180,7 @@ pub fn locate(whereabouts: &Whereabouts<'_>) -> Location {
         basis.push(LocationBasis::AreaCode);
     }
     let postal = [
-        (
-            whereabouts.zip.and_then(zip_region),
-            LocationBasis::Zip,
-        ),
+        (whereabouts.zip.and_then(zip_region), LocationBasis::Zip),
         (
             whereabouts.address.and_then(address_region),
             LocationBasis::Address,
@@ -763,7 +760,10 @@ mod tests {
             ("1 Main St, Austin, Texas", Some("TX")),
             ("1 Main St, Santa Fe, New Mexico 87501, USA", Some("NM")),
             ("Charleston, West Virginia", Some("WV")),
-            ("1600 Pennsylvania Ave NW, Washington, DC 20500, United States", Some("DC")),
+            (
+                "1600 Pennsylvania Ave NW, Washington, DC 20500, United States",
+                Some("DC"),
+            ),
             ("San Juan, PR 00901", Some("PR")),
             ("1 Main St, 78701", Some("TX")),
             ("Please call me", None),
@@ -783,7 +783,10 @@ mod tests {
             zip: Some("78701"),
             ..by_phone(&number)
         });
-        assert_eq!(location.basis, [LocationBasis::AreaCode, LocationBasis::Zip]);
+        assert_eq!(
+            location.basis,
+            [LocationBasis::AreaCode, LocationBasis::Zip]
+        );
         assert_eq!(location.states(), ["FL", "TX"]);
         let names: BTreeSet<&str> = zones(&location).into_iter().collect();
         assert!(names.contains("America/New_York"));

@@ -686,7 +686,10 @@ mod tests {
         }
         let start: jiff::Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
         let end = |t: Term| t.end(start).map(|e| e.to_string());
-        assert_eq!(end(Term::Months(3)).as_deref(), Some("2026-04-15T12:00:00Z"));
+        assert_eq!(
+            end(Term::Months(3)).as_deref(),
+            Some("2026-04-15T12:00:00Z")
+        );
         assert_eq!(end(Term::Days(30)).as_deref(), Some("2026-02-14T12:00:00Z"));
         // Thursday 15 January + 30 business days = Thursday 26 February.
         assert_eq!(

@@ -586,7 +586,11 @@ fn the_permit_records_what_was_decided() {
     let ids: Vec<_> = permit.reasons().iter().map(|r| r.rule).collect();
     assert_eq!(
         ids,
-        ["suppression", "consent.prior_express", "federal.quiet_hours"]
+        [
+            "suppression",
+            "consent.prior_express",
+            "federal.quiet_hours"
+        ]
     );
     assert_eq!(
         permit.reasons()[2].detail,

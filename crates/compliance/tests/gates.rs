@@ -117,10 +117,9 @@ fn outcome(decision: &Decision) -> (String, Vec<&'static str>) {
             format!("defer {until}"),
             reasons.iter().map(|r| r.rule).collect(),
         ),
-        Decision::Block { reasons } => (
-            "block".to_owned(),
-            reasons.iter().map(|r| r.rule).collect(),
-        ),
+        Decision::Block { reasons } => {
+            ("block".to_owned(), reasons.iter().map(|r| r.rule).collect())
+        }
     }
 }
 
@@ -170,7 +169,11 @@ fn consent_prior_express_comes_from_the_inquiry_or_a_grant() {
         let Decision::Block { reasons } = decision else {
             unreachable!()
         };
-        assert!(reasons[0].detail.contains("no lead"), "{}", reasons[0].detail);
+        assert!(
+            reasons[0].detail.contains("no lead"),
+            "{}",
+            reasons[0].detail
+        );
         // A stranger with a recorded grant for the purpose.
         ask.recipient.consent = vec![grant(purpose, false)];
         assert_eq!(outcome(&ask.decide()).0, "send");
@@ -317,7 +320,10 @@ fn relationships_exempt_for_the_shortest_applicable_term() {
         Some(at("2026-04-09T12:00:00Z"))
     );
     let newark = of("+1 973 555 0199");
-    assert_eq!(compliance::relationship_until(&base, &newark.candidates), None);
+    assert_eq!(
+        compliance::relationship_until(&base, &newark.candidates),
+        None
+    );
     // A transaction lasts 18 months federally; the later of the two relationships counts.
     let bought = Recipient {
         transaction_at: Some(at("2025-06-01T00:00:00Z")),
@@ -336,21 +342,27 @@ fn relationships_exempt_for_the_shortest_applicable_term() {
 }
 
 fn sends(times: &[&str], purpose: Purpose) -> Vec<Sent> {
-    times
-        .iter()
-        .map(|t| Sent {
-            at: at(t),
-            purpose,
-        })
-        .collect()
+    times.iter().map(|t| Sent { at: at(t), purpose }).collect()
 }
 
 #[test]
 fn state_fl_ok_md_frequency_caps_defer_the_fourth_marketing_message() {
     for (number, zone, rule) in [
-        ("+1 305 555 0199", "America/New_York", "state.FL.frequency_cap"),
-        ("+1 405 555 0199", "America/Chicago", "state.OK.frequency_cap"),
-        ("+1 410 555 0199", "America/New_York", "state.MD.frequency_cap"),
+        (
+            "+1 305 555 0199",
+            "America/New_York",
+            "state.FL.frequency_cap",
+        ),
+        (
+            "+1 405 555 0199",
+            "America/Chicago",
+            "state.OK.frequency_cap",
+        ),
+        (
+            "+1 410 555 0199",
+            "America/New_York",
+            "state.MD.frequency_cap",
+        ),
     ] {
         let location = of(number);
         let mut ask = Ask::new(&location);

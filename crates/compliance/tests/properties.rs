@@ -59,8 +59,17 @@ const ZONES: &[Option<&str>] = &[
 ];
 
 const ZIPS: &[Option<&str>] = &[
-    None, None, None, Some("78701"), Some("33101"), Some("73101"), Some("21201"), Some("10001"),
-    Some("96910"), Some("00901"), Some("99501"),
+    None,
+    None,
+    None,
+    Some("78701"),
+    Some("33101"),
+    Some("73101"),
+    Some("21201"),
+    Some("10001"),
+    Some("96910"),
+    Some("00901"),
+    Some("99501"),
 ];
 
 /// A lead with written consent to every purpose: only the time rules can stop a message to them.
@@ -150,9 +159,8 @@ fn gated(case: &Case) -> bool {
         None => r.lead,
     };
     let sms_marketing = marketing && case.channel == Channel::Sms;
-    let texas = sms_marketing
-        && !case.policy.texas_registration
-        && case.location.states().contains(&"TX");
+    let texas =
+        sms_marketing && !case.policy.texas_registration && case.location.states().contains(&"TX");
     let postal = marketing && case.channel == Channel::Email && !case.policy.postal_address;
     // With written consent required for marketing, the registry can only add a reason; it never
     // decides alone, so it is left to the table tests.
@@ -202,16 +210,27 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let gated = gated(case);
     match decision {
         Decision::Send(permit) => {
-            prop_assert!(case.recipient.suppression.is_none(), "sent to a suppressed person");
+            prop_assert!(
+                case.recipient.suppression.is_none(),
+                "sent to a suppressed person"
+            );
             prop_assert!(!gated, "sent past a gate");
             prop_assert_eq!(permit.decided_at(), now);
-            prop_assert!(allowed(case, now), "sent at {} outside a window or over a cap", now);
+            prop_assert!(
+                allowed(case, now),
+                "sent at {} outside a window or over a cap",
+                now
+            );
         }
         Decision::Defer { until, reasons } => {
             prop_assert!(!gated, "deferred what a gate blocks: {:?}", reasons);
             prop_assert!(until > now);
             prop_assert!(!reasons.is_empty());
-            prop_assert!(allowed(case, until), "deferred to {} which is not allowed", until);
+            prop_assert!(
+                allowed(case, until),
+                "deferred to {} which is not allowed",
+                until
+            );
             let end = until.min(now + SCAN);
             if let Some(t) = minutes(now, end).find(|t| allowed(case, *t)) {
                 return Err(TestCaseError::fail(format!(
@@ -309,7 +328,10 @@ fn policy() -> impl Strategy<Value = Policy> {
     let window = prop::option::weighted(
         0.3,
         (6..12i8, 15..23i8).prop_map(|(from, until)| {
-            (Time::new(from, 0, 0, 0).unwrap(), Time::new(until, 30, 0, 0).unwrap())
+            (
+                Time::new(from, 0, 0, 0).unwrap(),
+                Time::new(until, 30, 0, 0).unwrap(),
+            )
         }),
     );
     let caps = prop::collection::vec(
@@ -319,14 +341,20 @@ fn policy() -> impl Strategy<Value = Policy> {
         }),
         0..3,
     );
-    (window, caps, prop::bool::weighted(0.7), prop::bool::weighted(0.8)).prop_map(
-        |(window, caps, texas_registration, postal_address)| Policy {
-            window,
-            caps,
-            texas_registration,
-            postal_address,
-        },
+    (
+        window,
+        caps,
+        prop::bool::weighted(0.7),
+        prop::bool::weighted(0.8),
     )
+        .prop_map(
+            |(window, caps, texas_registration, postal_address)| Policy {
+                window,
+                caps,
+                texas_registration,
+                postal_address,
+            },
+        )
 }
 
 fn whereabouts() -> impl Strategy<Value = Location> {

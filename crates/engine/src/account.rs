@@ -6,7 +6,7 @@
 //! carry the header [`ACCOUNT_EMAIL_HEADER`], which lets the sandbox show them (and only them) to
 //! the person at the machine.
 
-use compliance::{Context, Decision, Exemption, decide, locate};
+use compliance::{Context, Decision, Exemption, Location, Policy, Recipient, decide};
 use domain::{Channel, Email, MessageId, Purpose};
 use providers::{OutboundEmail, ProviderError};
 
@@ -34,15 +34,17 @@ impl Engine {
         subject: &str,
         text: &str,
     ) -> Result<(), AccountEmailError> {
-        let location = locate(None, None);
+        // An account email goes to a user, not a lead: no lead facts, no organisation rules.
+        let location = Location::unknown();
         let decision = decide(&Context {
             now: self.clock.now(),
             channel: Channel::Email,
             purpose: Purpose::Transactional,
             to: to.as_str(),
-            suppressed: false,
             location: &location,
             exemption: Exemption::AccountEmail,
+            recipient: &Recipient::default(),
+            policy: &Policy::default(),
         });
         let permit = match decision {
             Decision::Send(permit) => permit,

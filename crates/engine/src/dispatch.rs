@@ -6,12 +6,12 @@
 //! message found in that state (a crash or a timeout in between) is reconciled with the provider
 //! before anything is sent again, so nobody is texted twice.
 
-use compliance::{Context, Decision, Exemption, Reason, SendPermit, decide, locate};
+use compliance::{Decision, Exemption, Reason, SendPermit};
 use domain::{
     Address, Channel, Lead, Message, MessageId, MessageStatus, Purpose, Tenant, Timestamp,
 };
 use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
-use store::{ActorKind, BeginOutbound, NewOutbound, OutboundResult};
+use store::{ActorKind, BeginOutbound, NewOutbound, NewSuppression, OutboundResult};
 
 use crate::Engine;
 use crate::audit::Change;
@@ -37,6 +37,8 @@ pub struct Outgoing {
     /// At most one message per tenant carries this key.
     pub dedupe_key: Option<String>,
     pub intake_at: Option<Timestamp>,
+    /// For the opt-out confirmation: when the opt-out it answers arrived.
+    pub answering: Option<Timestamp>,
 }
 
 /// What became of it.
@@ -61,30 +63,7 @@ pub enum Dispatched {
 impl Engine {
     /// Asks compliance about `out` at this instant, without sending or recording anything.
     pub async fn decide_for(&self, out: &Outgoing) -> Result<Decision, store::DbError> {
-        let mut addresses = vec![out.to.clone()];
-        if let Some(lead) = &out.lead {
-            addresses.extend(lead.phone.clone().map(Address::Phone));
-            addresses.extend(lead.email.clone().map(Address::Email));
-        }
-        let suppressed = self.store.is_suppressed(out.tenant, &addresses).await?;
-        let phone = match (&out.to, &out.lead) {
-            (Address::Phone(p), _) => Some(p.clone()),
-            (Address::Email(_), Some(lead)) => lead.phone.clone(),
-            (Address::Email(_), None) => None,
-        };
-        let location = locate(
-            phone.as_ref(),
-            out.lead.as_ref().and_then(|l| l.time_zone.as_deref()),
-        );
-        Ok(decide(&Context {
-            now: self.clock.now(),
-            channel: out.to.channel(),
-            purpose: out.purpose,
-            to: out.to.as_str(),
-            suppressed,
-            location: &location,
-            exemption: out.exemption,
-        }))
+        Ok(self.assess(out).await?.decision)
     }
 
     /// Sends `out` if the rules allow it now.
@@ -94,7 +73,9 @@ impl Engine {
         out: Outgoing,
         job: Option<&JobInfo>,
     ) -> Result<Dispatched, JobError> {
-        let permit = match self.decide_for(&out).await? {
+        let assessment = self.assess(&out).await?;
+        let mut out = out;
+        let permit = match assessment.decision {
             Decision::Send(permit) => permit,
             Decision::Defer { until, reasons } => {
                 metrics::counter!(m::MESSAGES, "outcome" => "deferred").increment(1);
@@ -128,7 +109,38 @@ impl Engine {
             }
         };
 
-        let record = self.new_record(&out, job, MessageStatus::Sending, None);
+        let id = MessageId::new();
+        let mut headers = Vec::new();
+        match out.to.channel() {
+            // The first text to a new subscriber names the brand and says how to stop (CTIA).
+            Channel::Sms if assessment.first_message && out.exemption == Exemption::None => {
+                out.body = first_text(&out.body, &assessment.brand);
+            }
+            // Every marketing email carries the postal address and a one-click unsubscribe
+            // (CAN-SPAM; RFC 8058). `decide` blocked it if there is no postal address.
+            Channel::Email if out.purpose == Purpose::Marketing => {
+                let Some(links) = &self.config.links else {
+                    return Err(JobError::permanent(anyhow::anyhow!(
+                        "marketing email needs unsubscribe links: set public_base_url"
+                    )));
+                };
+                let url = links.unsubscribe_url(out.tenant.id(), id);
+                out.body = format!(
+                    "{}\n\n--\n{}\n{}\nUnsubscribe: {url}",
+                    out.body.trim_end(),
+                    assessment.brand,
+                    assessment.postal_address.as_deref().unwrap_or_default()
+                );
+                headers.push(("List-Unsubscribe".to_owned(), format!("<{url}>")));
+                headers.push((
+                    "List-Unsubscribe-Post".to_owned(),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+            }
+            _ => {}
+        }
+        let mut record = self.new_record(&out, job, MessageStatus::Sending, None);
+        record.id = id;
         let message = match self.store.begin_outbound(out.tenant, record).await? {
             BeginOutbound::Started(m) => m,
             BeginOutbound::Existing(m) if m.status == MessageStatus::Sending => {
@@ -147,7 +159,7 @@ impl Engine {
         };
 
         let called_at = self.clock.now();
-        let sent = self.call_provider(&permit, &message).await;
+        let sent = self.call_provider(&permit, &message, headers).await;
         match sent {
             Ok(receipt) => {
                 if let Some(intake_at) = message.intake_at {
@@ -176,8 +188,11 @@ impl Engine {
                     self.store
                         .suppress(
                             out.tenant,
-                            std::slice::from_ref(&out.to),
-                            &reason,
+                            NewSuppression::each(
+                                std::slice::from_ref(&out.to),
+                                &reason,
+                                "provider",
+                            ),
                             self.clock.now(),
                         )
                         .await?;
@@ -243,6 +258,7 @@ impl Engine {
         &self,
         permit: &SendPermit,
         message: &Message,
+        headers: Vec<(String, String)>,
     ) -> Result<Receipt, ProviderError> {
         match message.channel {
             Channel::Sms => {
@@ -261,7 +277,7 @@ impl Engine {
                     to: message.to.clone(),
                     subject: message.subject.clone().unwrap_or_default(),
                     text: message.body.clone(),
-                    headers: Vec::new(),
+                    headers,
                 };
                 self.email.send_email(permit, &email).await
             }
@@ -379,6 +395,19 @@ impl Engine {
             retry_after,
         }
     }
+}
+
+/// A first text: the brand at the front and the way to stop at the end, unless the template
+/// already has them.
+fn first_text(body: &str, brand: &str) -> String {
+    let mut text = body.trim().to_owned();
+    if !brand.is_empty() && !text.to_lowercase().contains(&brand.to_lowercase()) {
+        text = format!("{brand}: {text}");
+    }
+    if !text.to_uppercase().contains("STOP") {
+        text.push_str(" Reply STOP to opt out.");
+    }
+    text
 }
 
 pub(crate) fn rule_ids(reasons: &[Reason]) -> Vec<&'static str> {

@@ -1,12 +1,31 @@
 //! Inbound messages: replies join the lead's thread; STOP-family words suppress the person on
-//! every channel at once and get one confirmation; HELP gets the help answer.
+//! every channel at once and get one confirmation; a free-text "stop contacting me" does the
+//! same and goes to the review queue; START, UNSTOP and YES from an opted-out person
+//! re-subscribe them; HELP gets the help answer.
 
-use compliance::{Keyword, classify};
+/// The suppression reason of a free-text opt-out, so that dismissing its review lifts it alone.
+pub const OPT_OUT_PHRASE: &str = "opt_out_phrase";
+
+/// Every address of the person: the one they wrote from, and their lead's.
+fn person(from: &Address, lead: Option<&Lead>) -> Vec<Address> {
+    let mut addresses = vec![from.clone()];
+    if let Some(lead) = lead {
+        addresses.extend(lead.phone.clone().map(Address::Phone));
+        addresses.extend(lead.email.clone().map(Address::Email));
+    }
+    addresses.dedup();
+    addresses
+}
+
+use compliance::{Keyword, classify, revocation};
 use domain::{
-    Address, Channel, ConsentEventId, ConsentEvidence, ConsentKind, LeadId, LeadStatus, Message,
-    MessageId, Purpose, Tenant,
+    Address, Channel, ConsentEventId, ConsentEvidence, ConsentKind, Lead, LeadId, LeadStatus,
+    Message, MessageId, Purpose, Tenant, Timestamp,
 };
-use store::{ActorKind, NewConsentEvent, NewInbound};
+use store::compliance::LIFTED_BY_OPT_IN;
+use store::{ActorKind, NewConsentEvent, NewInbound, NewReview, NewSuppression};
+
+use crate::assess::OPT_IN_SOURCE;
 
 use crate::audit::Change;
 use crate::jobs::{Job, KeywordReply, ReplyKind};
@@ -80,78 +99,38 @@ impl Engine {
         )
         .await;
         let mut enqueued = false;
-        match keyword {
-            Some(Keyword::OptOut) => {
-                let mut addresses = vec![inbound.from.clone()];
-                if let Some(lead) = &lead {
-                    addresses.extend(lead.phone.clone().map(Address::Phone));
-                    addresses.extend(lead.email.clone().map(Address::Email));
-                }
-                let already = self
-                    .store
-                    .is_suppressed(tenant, std::slice::from_ref(&inbound.from))
+        let phrase = match keyword {
+            None if inbound.channel == Channel::Sms => revocation(&inbound.body),
+            _ => None,
+        };
+        match (keyword, phrase) {
+            (Some(Keyword::OptOut), _) | (None, Some(_)) => {
+                let reason = if phrase.is_some() {
+                    OPT_OUT_PHRASE
+                } else {
+                    "opt_out"
+                };
+                enqueued = self
+                    .opt_out(tenant, &inbound, &message, lead.as_ref(), reason, now)
                     .await?;
-                self.store
-                    .suppress(tenant, &addresses, "opt_out", now)
-                    .await?;
-                self.record_change(
-                    tenant,
-                    Change {
-                        actor: provider,
-                        action: "address.suppressed",
-                        target: ("message", message.id.to_string()),
-                        detail: serde_json::json!({
-                            "reason": "opt_out",
-                            "addresses": addresses.len(),
-                            "lead_id": lead.as_ref().map(|l| l.id),
-                        }),
-                    },
-                )
-                .await;
-                if let Some(lead) = &lead {
+                if let Some(rule) = phrase {
                     self.store
-                        .set_lead_status(tenant, lead.id, LeadStatus::OptedOut, now)
-                        .await?;
-                    self.store
-                        .append_consent_event(
+                        .create_review(
                             tenant,
-                            NewConsentEvent {
-                                id: ConsentEventId::new(),
-                                lead_id: lead.id,
-                                kind: ConsentKind::Revoked,
-                                source: "inbound_sms".to_owned(),
-                                evidence: ConsentEvidence {
-                                    disclosure_text: format!(
-                                        "Opt-out reply: {}",
-                                        inbound.body.trim()
-                                    ),
-                                    disclosure_version: None,
-                                    seller: None,
-                                    page_url: None,
-                                    ip: None,
-                                    user_agent: None,
-                                    captured_at: now,
-                                    purposes: Purpose::ALL.to_vec(),
-                                },
-                                recorded_at: now,
+                            NewReview {
+                                id: uuid::Uuid::now_v7(),
+                                lead_id: lead.as_ref().map(|l| l.id),
+                                message_id: message.id,
+                                matched: rule.to_owned(),
+                                created_at: now,
                             },
                         )
                         .await?;
+                    metrics::counter!(crate::metrics::REVIEWS, "rule" => rule).increment(1);
+                    tracing::info!(rule, "free-text opt-out: suppressed and queued for review");
                 }
-                // One confirmation per opt-out; a second STOP from a suppressed person gets none.
-                if !already {
-                    self.enqueue_reply(
-                        tenant,
-                        ReplyKind::OptOutConfirmation,
-                        &message,
-                        lead.as_ref().map(|l| l.id),
-                    )
-                    .await?;
-                    enqueued = true;
-                }
-                tracing::info!(lead = ?lead.as_ref().map(|l| l.id), "opt-out: suppressed on every channel");
             }
-            Some(Keyword::Help) => {
+            (Some(Keyword::Help), _) => {
                 self.enqueue_reply(
                     tenant,
                     ReplyKind::Help,
@@ -161,7 +140,14 @@ impl Engine {
                 .await?;
                 enqueued = true;
             }
-            Some(Keyword::OptIn) | None => {
+            (Some(Keyword::OptIn), _)
+                if self
+                    .opt_in(tenant, &inbound, &message, lead.as_ref(), now)
+                    .await? =>
+            {
+                enqueued = true;
+            }
+            (Some(Keyword::OptIn) | None, _) => {
                 if let Some(lead) = &lead {
                     for from in [LeadStatus::New, LeadStatus::Contacted] {
                         self.store
@@ -179,6 +165,166 @@ impl Engine {
             lead_id: lead.map(|l| l.id),
             keyword,
         })
+    }
+
+    /// Suppresses the person on every channel at once, records the revocation in the consent
+    /// ledger, and queues the one confirmation unless they were suppressed already. Returns
+    /// whether a reply was queued.
+    async fn opt_out(
+        &self,
+        tenant: Tenant,
+        inbound: &Inbound,
+        message: &Message,
+        lead: Option<&Lead>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, EngineError> {
+        let addresses = person(&inbound.from, lead);
+        let already = self
+            .store
+            .is_suppressed(tenant, std::slice::from_ref(&inbound.from))
+            .await?;
+        self.store
+            .suppress(
+                tenant,
+                NewSuppression::each(&addresses, reason, "inbound_sms"),
+                now,
+            )
+            .await?;
+        self.record_change(
+            tenant,
+            Change {
+                actor: (ActorKind::Provider, inbound.provider.as_str()),
+                action: "address.suppressed",
+                target: ("message", message.id.to_string()),
+                detail: serde_json::json!({
+                    "reason": reason,
+                    "addresses": addresses.len(),
+                    "lead_id": lead.map(|l| l.id),
+                }),
+            },
+        )
+        .await;
+        if let Some(lead) = lead {
+            self.store
+                .set_lead_status(tenant, lead.id, LeadStatus::OptedOut, now)
+                .await?;
+            self.append_reply_consent(
+                tenant,
+                lead.id,
+                ConsentKind::Revoked,
+                format!("Opt-out reply: {}", inbound.body.trim()),
+                now,
+            )
+            .await?;
+        }
+        tracing::info!(lead = ?lead.map(|l| l.id), reason, "opt-out: suppressed on every channel");
+        // One confirmation per opt-out; a second STOP from a suppressed person gets none.
+        if already {
+            return Ok(false);
+        }
+        self.enqueue_reply(
+            tenant,
+            ReplyKind::OptOutConfirmation,
+            message,
+            lead.map(|l| l.id),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// START, UNSTOP or YES from a person who opted out: lifts their own opt-out (not the
+    /// organisation's do-not-call entry, a bounce or a spam report), records a new grant that
+    /// restores the consent they had, and queues the confirmation. Returns `false` (nothing
+    /// done) when the person was not opted out: then "yes" is an ordinary reply.
+    async fn opt_in(
+        &self,
+        tenant: Tenant,
+        inbound: &Inbound,
+        message: &Message,
+        lead: Option<&Lead>,
+        now: Timestamp,
+    ) -> Result<bool, EngineError> {
+        let addresses = person(&inbound.from, lead);
+        let lifted = self
+            .store
+            .lift_suppressions(tenant, &addresses, LIFTED_BY_OPT_IN, now)
+            .await?;
+        if lifted == 0 {
+            return Ok(false);
+        }
+        self.record_change(
+            tenant,
+            Change {
+                actor: (ActorKind::Provider, inbound.provider.as_str()),
+                action: "address.resubscribed",
+                target: ("message", message.id.to_string()),
+                detail: serde_json::json!({ "lifted": lifted, "lead_id": lead.map(|l| l.id) }),
+            },
+        )
+        .await;
+        if let Some(lead) = lead {
+            self.store
+                .advance_lead_status(
+                    tenant,
+                    lead.id,
+                    LeadStatus::OptedOut,
+                    LeadStatus::Engaged,
+                    now,
+                )
+                .await?;
+            self.append_reply_consent(
+                tenant,
+                lead.id,
+                ConsentKind::Granted,
+                format!("Opt-in reply: {}", inbound.body.trim()),
+                now,
+            )
+            .await?;
+        }
+        self.enqueue_reply(
+            tenant,
+            ReplyKind::OptInConfirmation,
+            message,
+            lead.map(|l| l.id),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// A consent event made by the person's own text, for every purpose. A grant by text
+    /// restores what they had in writing before (see `assess::consent_facts`).
+    async fn append_reply_consent(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        kind: ConsentKind,
+        text: String,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        self.store
+            .append_consent_event(
+                tenant,
+                NewConsentEvent {
+                    id: ConsentEventId::new(),
+                    lead_id: lead,
+                    kind,
+                    source: OPT_IN_SOURCE.to_owned(),
+                    evidence: ConsentEvidence {
+                        disclosure_text: text,
+                        disclosure_version: None,
+                        seller: None,
+                        page_url: None,
+                        ip: None,
+                        user_agent: None,
+                        captured_at: now,
+                        purposes: Purpose::ALL.to_vec(),
+                    },
+                    recorded_at: now,
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     async fn enqueue_reply(

@@ -15,6 +15,7 @@
 //! HTTP statuses there.
 
 pub mod account;
+pub mod assess;
 pub mod audit;
 pub mod clock;
 pub mod dispatch;
@@ -51,6 +52,8 @@ pub struct EngineConfig {
     pub idle_poll: Duration,
     /// How long a stopping runner lets jobs in flight finish before releasing them.
     pub shutdown_grace: Duration,
+    /// Where unsubscribe links point and what signs them; without it, marketing emails fail.
+    pub links: Option<assess::Links>,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             backoff_cap: Duration::from_secs(3600),
             idle_poll: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
+            links: None,
         }
     }
 }

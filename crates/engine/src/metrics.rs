@@ -21,6 +21,9 @@ pub const AUDIT_STAGED: &str = "leadline_audit_staged";
 /// `rejected`), with the reason of a rejection (`bad_signature`, `origin`, ...).
 pub const WEBHOOKS: &str = "leadline_webhooks_total";
 
+/// Free-text opt-outs suppressed and queued for review, by the phrase rule that matched.
+pub const REVIEWS: &str = "leadline_compliance_reviews_total";
+
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(LEADS_ACCEPTED, "Leads accepted through intake");
@@ -38,5 +41,6 @@ pub fn describe() {
         "Audit entries that could not be staged"
     );
     metrics::describe_counter!(WEBHOOKS, "Inbound webhook requests by kind and outcome");
+    metrics::describe_counter!(REVIEWS, "Free-text opt-outs queued for review");
     metrics::describe_gauge!(AUDIT_STAGED, "Audit entries staged and not yet chained");
 }

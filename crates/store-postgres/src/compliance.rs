@@ -119,16 +119,20 @@ impl PostgresStore {
             phone.map(|p| address_index(&self.cipher, t, &Address::Phone(p.clone())).to_vec());
         let mut conn = self.pool.acquire().await.map_err(db)?;
         // The suppression, the snapshot and the listing in one round trip.
-        let (reason, created, taken, imported, numbers, listed): (
+        let (reason, created, taken, imported, numbers, listed, last): (
             Option<String>,
             Option<i64>,
             Option<i64>,
             Option<i64>,
             Option<i64>,
             bool,
+            Option<i64>,
         ) = sqlx::query_as(
             "SELECT s.reason, s.created_at, r.taken_at, r.imported_at, r.numbers, \
-             EXISTS (SELECT 1 FROM dnc_registry d WHERE d.tenant_id = $1 AND d.bidx = $3) \
+             EXISTS (SELECT 1 FROM dnc_registry d WHERE d.tenant_id = $1 AND d.bidx = $3), \
+             (SELECT MAX(created_at) FROM messages m WHERE m.tenant_id = $1 \
+               AND m.party_bidx = ANY($2) AND m.direction = 'outbound' \
+               AND m.status IN ('sending', 'sent', 'delivered')) \
              FROM (SELECT 1) one \
              LEFT JOIN LATERAL (SELECT reason, created_at FROM suppressions WHERE tenant_id = $1 \
                AND bidx = ANY($2) AND lifted_at IS NULL ORDER BY created_at LIMIT 1) s ON TRUE \
@@ -170,6 +174,7 @@ impl PostgresStore {
                 .into_iter()
                 .map(|(at, purpose)| Ok((ts(at)?, purpose.as_deref().and_then(Purpose::parse))))
                 .collect::<DbResult<_>>()?,
+            last_sent_at: last.map(ts).transpose()?,
         })
     }
 

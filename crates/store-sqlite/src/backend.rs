@@ -915,13 +915,14 @@ impl Store for SqliteStore {
     async fn is_suppressed(&self, tenant: Tenant, addresses: &[Address]) -> DbResult<bool> {
         for address in addresses {
             let bidx = address_index(&self.cipher, tenant.id(), address).to_vec();
-            let hit: Option<(i64,)> =
-                sqlx::query_as("SELECT 1 FROM suppressions WHERE tenant_id = ? AND bidx = ? AND lifted_at IS NULL")
-                    .bind(tenant.id().as_uuid())
-                    .bind(bidx)
-                    .fetch_optional(&self.read)
-                    .await
-                    .map_err(db)?;
+            let hit: Option<(i64,)> = sqlx::query_as(
+                "SELECT 1 FROM suppressions WHERE tenant_id = ? AND bidx = ? AND lifted_at IS NULL",
+            )
+            .bind(tenant.id().as_uuid())
+            .bind(bidx)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
             if hit.is_some() {
                 return Ok(true);
             }

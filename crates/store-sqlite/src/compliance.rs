@@ -30,7 +30,13 @@ impl SqliteStore {
             .map(|e| {
                 let bidx = address_index(&self.cipher, t, &e.address).to_vec();
                 let sealed = seal_suppressed_address(&self.cipher, t, &bidx, &e.address);
-                (bidx, e.address.channel().as_str(), e.reason, e.source, sealed)
+                (
+                    bidx,
+                    e.address.channel().as_str(),
+                    e.reason,
+                    e.source,
+                    sealed,
+                )
             })
             .collect();
         self.writer
@@ -166,6 +172,19 @@ impl SqliteStore {
                 facts
                     .recent
                     .push((ts(at)?, purpose.as_deref().and_then(Purpose::parse)));
+            }
+            let sql = format!(
+                "SELECT MAX(created_at) FROM messages WHERE tenant_id = ? AND party_bidx = ? \
+                 AND direction = 'outbound' AND status IN {COUNTED}"
+            );
+            let (last,): (Option<i64>,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(t.as_uuid())
+                .bind(&bidx)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db)?;
+            if let Some(last) = last.map(ts).transpose()? {
+                facts.last_sent_at = facts.last_sent_at.max(Some(last));
             }
         }
         facts.snapshot = snapshot(&mut conn, tenant).await?;

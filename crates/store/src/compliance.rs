@@ -14,7 +14,7 @@ use crate::{DbError, DbResult};
 /// Suppression reasons the person's own opt-in (START) lifts: their own opt-out, by keyword or
 /// phrase, and the carrier's record of it (Twilio 21610). An organisation's do-not-call entry, a
 /// bounce or a spam report is not lifted by a text.
-pub const LIFTED_BY_OPT_IN: &[&str] = &["opt_out", "provider:21610"];
+pub const LIFTED_BY_OPT_IN: &[&str] = &["opt_out", "opt_out_phrase", "provider:21610"];
 
 /// The reason of an entry the organisation put on its do-not-call list (API or CSV).
 pub const DNC_REASON: &str = "dnc";
@@ -83,6 +83,8 @@ pub struct RecipientFacts {
     /// Outbound messages to any of the addresses created after `since` and not failed, blocked
     /// or undelivered: when, and for what.
     pub recent: Vec<(Timestamp, Option<Purpose>)>,
+    /// The latest outbound message to any of the addresses that went (or may have), ever.
+    pub last_sent_at: Option<Timestamp>,
 }
 
 /// A free-text message read as an opt-out, waiting for a person to confirm or dismiss it.
@@ -126,9 +128,13 @@ impl ReviewState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [ReviewState::Open, ReviewState::Confirmed, ReviewState::Dismissed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            ReviewState::Open,
+            ReviewState::Confirmed,
+            ReviewState::Dismissed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 
@@ -281,7 +287,9 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(
-                registry_number(line).map(|p| p.as_str().to_owned()).as_deref(),
+                registry_number(line)
+                    .map(|p| p.as_str().to_owned())
+                    .as_deref(),
                 expected,
                 "{line:?}"
             );

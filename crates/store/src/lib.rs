@@ -11,8 +11,8 @@
 //! against each of them.
 
 pub mod codec;
-pub mod compliance;
 pub mod codec_identity;
+pub mod compliance;
 pub mod conformance;
 pub mod error;
 pub mod identity;
@@ -21,17 +21,17 @@ pub mod sources;
 
 use async_trait::async_trait;
 use domain::{
-    Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId, Phone,
-    Role, SessionId, SourceId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
+    Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId,
+    Phone, Role, SessionId, SourceId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
 };
 
-pub use error::{DbError, DbResult};
-pub use identity::*;
-pub use records::*;
 pub use compliance::{
     NewReview, NewSuppression, RecipientFacts, RegistrySnapshot, Review, ReviewState,
     SuppressionEntry,
 };
+pub use error::{DbError, DbResult};
+pub use identity::*;
+pub use records::*;
 pub use sources::{NewSource, SourceRecord, SourceUpdate};
 
 /// Everything Leadline persists.

@@ -46,6 +46,42 @@ pub struct TenantSettings {
     pub email_from: String,
     /// How people reach a human: named in HELP answers.
     pub support_contact: String,
+    /// The organisation's own compliance rules (stricter than the law, never looser).
+    pub compliance: ComplianceSettings,
+}
+
+/// An organisation's own compliance rules and the facts the law asks it to have on file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ComplianceSettings {
+    /// A daily window in the recipient's local time (`"09:00"` to `"19:00"`) for every message
+    /// quiet hours bind, applied on top of the legal windows.
+    pub quiet_hours: Option<QuietHours>,
+    /// Caps on automated messages to one person, each over its own rolling window.
+    pub caps: Vec<FrequencyCap>,
+    /// The organisation's Texas telephone-solicitation registration number, or the exemption
+    /// it relies on. Without it, marketing texts to recipients who may be in Texas are blocked.
+    pub texas_registration: Option<String>,
+    /// The physical postal address printed in every marketing email (CAN-SPAM). Without it,
+    /// marketing emails are blocked.
+    pub postal_address: Option<String>,
+    /// How often people hear from the organisation, for the HELP answer ("Msg frequency varies"
+    /// when empty).
+    pub message_frequency: Option<String>,
+}
+
+/// `[from, until)` in local wall-clock time, `HH:MM`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuietHours {
+    pub from: String,
+    pub until: String,
+}
+
+/// At most `limit` automated messages to one person per `hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FrequencyCap {
+    pub limit: u32,
+    pub hours: u32,
 }
 
 impl Default for TenantSettings {
@@ -66,6 +102,7 @@ impl Default for TenantSettings {
             sms_from: "+15005550006".to_owned(),
             email_from: "hello@leadline.invalid".to_owned(),
             support_contact: String::new(),
+            compliance: ComplianceSettings::default(),
         }
     }
 }

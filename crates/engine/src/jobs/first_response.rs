@@ -68,6 +68,7 @@ impl Job for FirstResponse {
             body,
             dedupe_key: Some(format!("first_response:{}", lead.id)),
             intake_at: Some(lead.created_at),
+            answering: None,
             lead: Some(lead),
         };
         match engine.dispatch(out, Some(info)).await? {

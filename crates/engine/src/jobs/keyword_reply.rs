@@ -16,6 +16,9 @@ pub enum ReplyKind {
     Help,
     /// The one confirmation of an opt-out: no marketing, no links (47 CFR 64.1200(a)(12)).
     OptOutConfirmation,
+    /// The answer to START/UNSTOP/YES from an opted-out person: brand and how to stop (CTIA).
+    /// An ordinary transactional message: quiet hours apply.
+    OptInConfirmation,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +47,17 @@ impl Job for KeywordReply {
         let brand = org.brand().to_owned();
         let to = Phone::parse_e164(&self.to)
             .map_err(|e| JobError::permanent(anyhow::anyhow!("reply address: {e}")))?;
+        let frequency = org
+            .settings
+            .compliance
+            .message_frequency
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map_or_else(
+                || "Msg frequency varies.".to_owned(),
+                |f| format!("{}.", f.trim_end_matches('.')),
+            );
         let (body, exemption, key) = match self.kind {
             ReplyKind::Help => {
                 let support = if org.settings.support_contact.is_empty() {
@@ -53,7 +67,7 @@ impl Job for KeywordReply {
                 };
                 (
                     format!(
-                        "{brand}:{support} Msg frequency varies. Msg&data rates may apply. Reply STOP to opt out."
+                        "{brand}:{support} {frequency} Msg&data rates may apply. Reply STOP to opt out."
                     ),
                     Exemption::HelpAnswer,
                     "help_reply",
@@ -64,6 +78,22 @@ impl Job for KeywordReply {
                 Exemption::OptOutConfirmation,
                 "opt_out_confirmation",
             ),
+            ReplyKind::OptInConfirmation => (
+                format!(
+                    "{brand}: You are subscribed again. {frequency} Msg&data rates may apply. Reply HELP for help, STOP to opt out."
+                ),
+                Exemption::None,
+                "opt_in_confirmation",
+            ),
+        };
+        // The confirmation's five minutes run from the opt-out it answers.
+        let answering = match self.kind {
+            ReplyKind::OptOutConfirmation => engine
+                .store
+                .get_message(tenant, self.inbound_id)
+                .await?
+                .map(|m| m.created_at),
+            _ => None,
         };
         let lead = match self.lead_id {
             Some(id) => engine.store.get_lead(tenant, id).await?,
@@ -80,6 +110,7 @@ impl Job for KeywordReply {
             body,
             dedupe_key: Some(format!("{key}:{}", self.inbound_id)),
             intake_at: None,
+            answering,
         };
         match engine.dispatch(out, Some(info)).await? {
             Dispatched::Deferred { until, .. } => Ok(Outcome::Defer(until)),

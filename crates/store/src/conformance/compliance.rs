@@ -38,7 +38,11 @@ pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(stor
     assert_eq!(added, 3);
     // A re-import of the same entries changes nothing: the first reason and time stay.
     let again = store
-        .suppress(a, NewSuppression::each(&[joe.clone()], "dnc", "csv"), t0() + secs(60))
+        .suppress(
+            a,
+            NewSuppression::each(&[joe.clone()], "dnc", "csv"),
+            t0() + secs(60),
+        )
         .await
         .unwrap();
     assert_eq!(again, 0);
@@ -53,7 +57,11 @@ pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(stor
         .find(|e| e.address.as_deref() == Some("+14155550100"))
         .unwrap();
     assert_eq!(
-        (joe_entry.reason.as_str(), joe_entry.source.as_str(), joe_entry.created_at),
+        (
+            joe_entry.reason.as_str(),
+            joe_entry.source.as_str(),
+            joe_entry.created_at
+        ),
         ("dnc", "csv", t0())
     );
     assert!(store.list_suppressions(b, true).await.unwrap().is_empty());
@@ -69,8 +77,18 @@ pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(stor
         .await
         .unwrap();
     assert_eq!(lifted, 1, "jane's opt-out, not joe's dnc entry");
-    assert!(!store.is_suppressed(a, std::slice::from_ref(&jane)).await.unwrap());
-    assert!(store.is_suppressed(a, std::slice::from_ref(&joe)).await.unwrap());
+    assert!(
+        !store
+            .is_suppressed(a, std::slice::from_ref(&jane))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_suppressed(a, std::slice::from_ref(&joe))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.list_suppressions(a, false).await.unwrap().len(), 2);
     let all = store.list_suppressions(a, true).await.unwrap();
     assert_eq!(all.len(), 3);
@@ -82,15 +100,16 @@ pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(stor
 
     // A later opt-out suppresses her again, with the new reason.
     let renewed = store
-        .suppress(a, NewSuppression::each(&[jane.clone()], "opt_out", "inbound_sms"), t0() + secs(180))
+        .suppress(
+            a,
+            NewSuppression::each(&[jane.clone()], "opt_out", "inbound_sms"),
+            t0() + secs(180),
+        )
         .await
         .unwrap();
     assert_eq!(renewed, 1);
     assert!(store.is_suppressed(a, &[jane]).await.unwrap());
-    let facts = store
-        .recipient_facts(a, &[mail], None, t0())
-        .await
-        .unwrap();
+    let facts = store.recipient_facts(a, &[mail], None, t0()).await.unwrap();
     assert_eq!(facts.suppression, Some(("opt_out".to_owned(), t0())));
 }
 
@@ -135,6 +154,7 @@ pub async fn recipient_facts_count_recent_messages_and_read_the_registry(store: 
         ]
     );
     assert_eq!(facts.suppression, None);
+    assert_eq!(facts.last_sent_at, Some(t0() - secs(60)));
     assert_eq!(facts.snapshot, None);
     assert!(!facts.listed);
     // `since` bounds the count.
@@ -143,6 +163,7 @@ pub async fn recipient_facts_count_recent_messages_and_read_the_registry(store: 
         .await
         .unwrap();
     assert_eq!(later.recent.len(), 1);
+    assert_eq!(later.last_sent_at, Some(t0() - secs(60)), "ever, not since");
 
     store
         .replace_registry(a, t0() - secs(86_400), vec![jane.clone()], t0())
@@ -165,7 +186,10 @@ pub async fn recipient_facts_count_recent_messages_and_read_the_registry(store: 
     assert!(!facts.listed);
     assert!(facts.snapshot.is_some());
     // Organisation B has no snapshot.
-    let facts = store.recipient_facts(b, &[to], Some(&jane), t0()).await.unwrap();
+    let facts = store
+        .recipient_facts(b, &[to], Some(&jane), t0())
+        .await
+        .unwrap();
     assert_eq!((facts.snapshot, facts.listed), (None, false));
 }
 
@@ -174,7 +198,12 @@ pub async fn registry_snapshots_replace_each_other_per_organisation(store: S) {
     let b = tenant(&store, "B").await;
     let (jane, joe) = (phone("4155552671"), phone("4155550100"));
     let first = store
-        .replace_registry(a, t0() - secs(86_400), vec![jane.clone(), joe.clone()], t0())
+        .replace_registry(
+            a,
+            t0() - secs(86_400),
+            vec![jane.clone(), joe.clone()],
+            t0(),
+        )
         .await
         .unwrap();
     assert_eq!(first.numbers, 2);
@@ -195,7 +224,10 @@ pub async fn registry_snapshots_replace_each_other_per_organisation(store: S) {
                 .listed
         }
     };
-    assert!(!listed(&jane).await, "the new snapshot replaced the old one");
+    assert!(
+        !listed(&jane).await,
+        "the new snapshot replaced the old one"
+    );
     assert!(listed(&joe).await);
     assert_eq!(store.registry_snapshot(b).await.unwrap(), None);
 }
@@ -218,7 +250,10 @@ pub async fn reviews_wait_open_and_resolve_once(store: S) {
         )
         .await
         .unwrap();
-    let open = store.list_reviews(a, Some(ReviewState::Open)).await.unwrap();
+    let open = store
+        .list_reviews(a, Some(ReviewState::Open))
+        .await
+        .unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(
         (open[0].id, open[0].message_id, open[0].matched.as_str()),
@@ -249,6 +284,12 @@ pub async fn reviews_wait_open_and_resolve_once(store: S) {
             .unwrap()
             .is_none()
     );
-    assert!(store.list_reviews(a, Some(ReviewState::Open)).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_reviews(a, Some(ReviewState::Open))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.list_reviews(a, None).await.unwrap().len(), 1);
 }
