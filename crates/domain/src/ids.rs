@@ -124,6 +124,10 @@ id_type!(
     /// An inbound source (`/hooks/{kind}/{id}`), bound to one organisation.
     SourceId, "source"
 );
+id_type!(
+    /// A free-text opt-out waiting in the compliance review queue.
+    ReviewId, "review"
+);
 
 #[cfg(test)]
 mod tests {

@@ -20,8 +20,8 @@ pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};
 pub use identity::Role;
 pub use ids::{
-    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, SessionId, SourceId,
-    SupportGrantId, TenantId, UserId,
+    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, ReviewId, SessionId,
+    SourceId, SupportGrantId, TenantId, UserId,
 };
 pub use lead::{Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};

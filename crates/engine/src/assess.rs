@@ -27,6 +27,12 @@ use crate::dispatch::Outgoing;
 /// The consent event source of a re-subscription by text (START, UNSTOP, YES).
 pub const OPT_IN_SOURCE: &str = "inbound_sms";
 
+/// The consent event source of a dismissed review: the free text was not an opt-out after all.
+pub const REVIEW_SOURCE: &str = "compliance_review";
+
+/// Grants that restore what the person had before, rather than bring new written evidence.
+const RESTORING: &[&str] = &[OPT_IN_SOURCE, REVIEW_SOURCE];
+
 /// The longest window facts are read over: the state caps' 24 hours, or an organisation cap's.
 const STATE_CAP_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
@@ -138,7 +144,7 @@ pub fn consent_facts(events: &[ConsentEvent]) -> Vec<ConsentFact> {
             let slot = Purpose::ALL.iter().position(|p| p == purpose).unwrap_or(0);
             let granted = event.kind == ConsentKind::Granted;
             let written = granted
-                && if event.source == OPT_IN_SOURCE {
+                && if RESTORING.contains(&event.source.as_str()) {
                     written_before[slot]
                 } else {
                     !event.evidence.disclosure_text.trim().is_empty()
@@ -166,7 +172,11 @@ impl Engine {
     /// recording anything. The lead is `out.lead`, or the organisation's lead with this
     /// address.
     pub async fn assess(&self, out: &Outgoing) -> Result<Assessment, DbError> {
-        let now = self.clock.now();
+        self.assess_at(out, self.clock.now()).await
+    }
+
+    /// [`Engine::assess`] as if it were `now`: the dry run's `at`. The store's facts are today's.
+    pub async fn assess_at(&self, out: &Outgoing, now: Timestamp) -> Result<Assessment, DbError> {
         let lead = match &out.lead {
             Some(lead) => Some(lead.clone()),
             None => self.store.find_lead_by_address(out.tenant, &out.to).await?,
@@ -276,6 +286,50 @@ impl Engine {
                 .and_then(|o| o.settings.compliance.postal_address.clone())
                 .filter(|a| !a.trim().is_empty()),
         })
+    }
+}
+
+impl Engine {
+    /// The one-click unsubscribe of a marketing email: suppresses the address the message went
+    /// to, at once. `false` when the organisation has no such outbound email (the person may
+    /// have been erased since; they stay suppressed by their blind index).
+    pub async fn unsubscribe(
+        &self,
+        tenant: domain::Tenant,
+        message: MessageId,
+    ) -> Result<bool, crate::EngineError> {
+        let Some(message) = self.store.get_message(tenant, message).await? else {
+            return Ok(false);
+        };
+        let Ok(email) = domain::Email::parse(&message.to) else {
+            return Ok(false);
+        };
+        let address = Address::Email(email);
+        let added = self
+            .store
+            .suppress(
+                tenant,
+                store::NewSuppression::each(
+                    std::slice::from_ref(&address),
+                    "unsubscribe",
+                    "unsubscribe_link",
+                ),
+                self.clock.now(),
+            )
+            .await?;
+        if added > 0 {
+            self.record_change(
+                tenant,
+                crate::audit::Change {
+                    actor: (store::ActorKind::System, "unsubscribe_link"),
+                    action: "address.suppressed",
+                    target: ("message", message.id.to_string()),
+                    detail: serde_json::json!({ "reason": "unsubscribe", "channel": "email" }),
+                },
+            )
+            .await;
+        }
+        Ok(true)
     }
 }
 

@@ -23,9 +23,11 @@ use domain::{
     Message, MessageId, Purpose, Tenant, Timestamp,
 };
 use store::compliance::LIFTED_BY_OPT_IN;
-use store::{ActorKind, NewConsentEvent, NewInbound, NewReview, NewSuppression};
+use store::{
+    ActorKind, NewConsentEvent, NewInbound, NewReview, NewSuppression, Review, ReviewState,
+};
 
-use crate::assess::OPT_IN_SOURCE;
+use crate::assess::{OPT_IN_SOURCE, REVIEW_SOURCE};
 
 use crate::audit::Change;
 use crate::jobs::{Job, KeywordReply, ReplyKind};
@@ -325,6 +327,84 @@ impl Engine {
             )
             .await?;
         Ok(())
+    }
+
+    /// Resolves a review of a free-text opt-out. Confirming keeps the suppression; dismissing
+    /// lifts the suppression that the message caused (only that one: a STOP, a do-not-call
+    /// entry or a bounce stays) and restores the person's consent. `None` when the
+    /// organisation has no such open review.
+    pub async fn resolve_review(
+        &self,
+        tenant: Tenant,
+        id: uuid::Uuid,
+        resolution: ReviewState,
+        by: &str,
+    ) -> Result<Option<Review>, EngineError> {
+        let now = self.clock.now();
+        let Some(review) = self
+            .store
+            .resolve_review(tenant, id, resolution, by, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if resolution != ReviewState::Dismissed {
+            return Ok(Some(review));
+        }
+        let message = self.store.get_message(tenant, review.message_id).await?;
+        let lead = match review.lead_id {
+            Some(id) => self.store.get_lead(tenant, id).await?,
+            None => None,
+        };
+        // The reviewed message is inbound: its `from` is the person.
+        let from =
+            message.and_then(|m| domain::Phone::parse_e164(&m.from).ok().map(Address::Phone));
+        let mut addresses = Vec::new();
+        if let Some(from) = &from {
+            addresses = person(from, lead.as_ref());
+        } else if let Some(lead) = &lead {
+            addresses.extend(lead.phone.clone().map(Address::Phone));
+            addresses.extend(lead.email.clone().map(Address::Email));
+        }
+        self.store
+            .lift_suppressions(tenant, &addresses, &[OPT_OUT_PHRASE], now)
+            .await?;
+        if let Some(lead) = &lead {
+            self.store
+                .advance_lead_status(
+                    tenant,
+                    lead.id,
+                    LeadStatus::OptedOut,
+                    LeadStatus::Engaged,
+                    now,
+                )
+                .await?;
+            self.store
+                .append_consent_event(
+                    tenant,
+                    NewConsentEvent {
+                        id: ConsentEventId::new(),
+                        lead_id: lead.id,
+                        kind: ConsentKind::Granted,
+                        source: REVIEW_SOURCE.to_owned(),
+                        evidence: ConsentEvidence {
+                            disclosure_text: format!(
+                                "Review {id}: the reply was not an opt-out ({by})"
+                            ),
+                            disclosure_version: None,
+                            seller: None,
+                            page_url: None,
+                            ip: None,
+                            user_agent: None,
+                            captured_at: now,
+                            purposes: Purpose::ALL.to_vec(),
+                        },
+                        recorded_at: now,
+                    },
+                )
+                .await?;
+        }
+        Ok(Some(review))
     }
 
     async fn enqueue_reply(

@@ -14,6 +14,18 @@ use uuid::Uuid;
 
 use crate::{PostgresStore, db};
 
+/// The one-row answer of the facts query.
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    reason: Option<String>,
+    created: Option<i64>,
+    taken: Option<i64>,
+    imported: Option<i64>,
+    numbers: Option<i64>,
+    listed: bool,
+    last: Option<i64>,
+}
+
 /// Rows per `INSERT ... UNNEST` of a registry import.
 const REGISTRY_BATCH: usize = 10_000;
 
@@ -119,20 +131,21 @@ impl PostgresStore {
             phone.map(|p| address_index(&self.cipher, t, &Address::Phone(p.clone())).to_vec());
         let mut conn = self.pool.acquire().await.map_err(db)?;
         // The suppression, the snapshot and the listing in one round trip.
-        let (reason, created, taken, imported, numbers, listed, last): (
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            bool,
-            Option<i64>,
-        ) = sqlx::query_as(
-            "SELECT s.reason, s.created_at, r.taken_at, r.imported_at, r.numbers, \
-             EXISTS (SELECT 1 FROM dnc_registry d WHERE d.tenant_id = $1 AND d.bidx = $3), \
+        let FactsRow {
+            reason,
+            created,
+            taken,
+            imported,
+            numbers,
+            listed,
+            last,
+        } = sqlx::query_as(
+            "SELECT s.reason, s.created_at AS created, r.taken_at AS taken, \
+             r.imported_at AS imported, r.numbers, \
+             EXISTS (SELECT 1 FROM dnc_registry d WHERE d.tenant_id = $1 AND d.bidx = $3) AS listed, \
              (SELECT MAX(created_at) FROM messages m WHERE m.tenant_id = $1 \
                AND m.party_bidx = ANY($2) AND m.direction = 'outbound' \
-               AND m.status IN ('sending', 'sent', 'delivered')) \
+               AND m.status IN ('sending', 'sent', 'delivered')) AS last \
              FROM (SELECT 1) one \
              LEFT JOIN LATERAL (SELECT reason, created_at FROM suppressions WHERE tenant_id = $1 \
                AND bidx = ANY($2) AND lifted_at IS NULL ORDER BY created_at LIMIT 1) s ON TRUE \

@@ -114,6 +114,7 @@ id_path_params!(
     domain::SupportGrantId,
     domain::SourceId,
     domain::TenantId,
+    domain::ReviewId,
 );
 
 impl<S: Send + Sync, T: PathParam + Send> FromRequestParts<S> for ApiPath<T> {

@@ -288,6 +288,20 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::sources::rotate_secret))
         .routes(routes!(routes::leads::create, routes::leads::list))
         .routes(routes!(routes::leads::get))
+        .routes(routes!(routes::compliance::lead))
+        .routes(routes!(routes::compliance::check))
+        .routes(routes!(routes::compliance::reviews))
+        .routes(routes!(routes::compliance::resolve))
+        .routes(routes!(
+            routes::compliance::dnc_list,
+            routes::compliance::dnc_add
+        ))
+        .routes(routes!(routes::compliance::dnc_import))
+        .routes(routes!(routes::compliance::dnc_remove))
+        .routes(routes!(
+            routes::compliance::registry_get,
+            routes::compliance::registry_put
+        ))
         .routes(routes!(routes::messages::list))
         .routes(routes!(routes::jobs::list))
         .routes(routes!(routes::sandbox::inbound))
@@ -300,7 +314,12 @@ fn api() -> OpenApiRouter<AppState> {
 /// The webhooks (`/hooks/...`): documented with the API, served beside it without its CORS
 /// policy (each source answers for its own origins).
 fn hooks() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(routes::hooks::form, routes::hooks::form_preflight))
+    OpenApiRouter::new()
+        .routes(routes!(routes::hooks::form, routes::hooks::form_preflight))
+        .routes(routes!(
+            routes::unsubscribe::page_get,
+            routes::unsubscribe::one_click
+        ))
 }
 
 /// The OpenAPI document of the API and the webhooks.

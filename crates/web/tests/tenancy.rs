@@ -164,6 +164,66 @@ const CASES: &[(&str, &str, &str)] = &[
         "/hooks/form/{source_id}",
         "sources_and_their_hooks_belong_to_one_organisation",
     ),
+    (
+        "get",
+        "/api/v1/leads/{id}/compliance",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/compliance/check",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/compliance/reviews",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/compliance/reviews/{id}",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/compliance/dnc",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/compliance/dnc",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/compliance/dnc/import",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/compliance/dnc/remove",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/compliance/dnc-registry",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "put",
+        "/api/v1/compliance/dnc-registry",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/u/{token}",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/u/{token}",
+        "compliance_records_belong_to_one_organisation",
+    ),
     // The platform desk is outside every organisation: no member or key of any reaches it.
     (
         "get",
@@ -712,6 +772,176 @@ async fn sources_and_their_hooks_belong_to_one_organisation() {
     assert_eq!(a_leads["data"].as_array().unwrap().len(), a_before + 1);
     let b_leads = json_of(app.get(&b, "/api/v1/leads").send().await.unwrap()).await;
     assert_eq!(b_leads["data"], json!([]));
+}
+
+#[tokio::test]
+async fn compliance_records_belong_to_one_organisation() {
+    let (app, a, b, lead) = two_orgs().await;
+    // B has its own lead with the same email.
+    let res = app
+        .post_lead(&b, json!({ "name": "Ann", "email": "ann@example.com" }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let check = |org: &Org, body: Value| {
+        let req = app.post(org, "/api/v1/compliance/check", &body);
+        async move { json_of(req.send().await.unwrap()).await }
+    };
+    // B's dry run does not see A's lead, consent or registry.
+    let seen = check(
+        &b,
+        json!({ "to": "+14155552671", "purpose": "transactional" }),
+    )
+    .await;
+    assert_eq!(seen["lead_id"], Value::Null);
+    assert_eq!(seen["reasons"][0]["rule"], "consent.prior_express");
+    let id = lead["id"].as_str().unwrap();
+    let res = app
+        .get(&b, &format!("/api/v1/leads/{id}/compliance"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // A's review queue is A's.
+    let res = app
+        .post(
+            &a,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": "+14155552671", "body": "please stop texting me" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let reviews = json_of(
+        app.get(&a, "/api/v1/compliance/reviews")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let review = reviews[0]["id"].as_str().unwrap();
+    let theirs = json_of(
+        app.get(&b, "/api/v1/compliance/reviews?state=all")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(theirs, json!([]));
+    let res = app
+        .post(
+            &b,
+            &format!("/api/v1/compliance/reviews/{review}"),
+            &json!({ "resolution": "dismissed" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // A's do-not-call list is A's: B neither sees it nor lifts from it, and B's own entry for
+    // the same address is B's.
+    let a_list = json_of(app.get(&a, "/api/v1/compliance/dnc").send().await.unwrap()).await;
+    assert_eq!(
+        a_list.as_array().unwrap().len(),
+        2,
+        "A's lead opted out on both addresses"
+    );
+    assert_eq!(
+        json_of(app.get(&b, "/api/v1/compliance/dnc").send().await.unwrap()).await,
+        json!([])
+    );
+    let res = app
+        .post(
+            &b,
+            "/api/v1/compliance/dnc/remove",
+            &json!({ "address": "+14155552671" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = app
+        .post(
+            &b,
+            "/api/v1/compliance/dnc",
+            &json!({ "address": "+14155550000" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .post(format!("{}/api/v1/compliance/dnc/import", app.base))
+        .bearer_auth(&b.key)
+        .header("content-type", "text/csv")
+        .body("+14155550001\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        json_of(app.get(&a, "/api/v1/compliance/dnc").send().await.unwrap()).await,
+        a_list
+    );
+
+    // A's registry snapshot is A's.
+    let res = app
+        .client
+        .put(format!(
+            "{}/api/v1/compliance/dnc-registry?taken_at=2026-03-01T00:00:00Z",
+            app.base
+        ))
+        .bearer_auth(&a.key)
+        .body("4155552671\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let view = json_of(
+        app.get(&b, "/api/v1/compliance/dnc-registry")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(view["snapshot"], Value::Null);
+
+    // An unsubscribe link names one organisation: B's link never touches A's list.
+    let link = app
+        .engine
+        .config
+        .links
+        .as_ref()
+        .unwrap()
+        .unsubscribe_url(b.id, domain::MessageId::new());
+    assert_eq!(app.client.get(&link).send().await.unwrap().status(), 200);
+    // A token re-signed for another organisation does not exist: flipping the organisation
+    // bytes breaks the signature.
+    let token = link.rsplit('/').next().unwrap();
+    let mut bytes = token.as_bytes().to_vec();
+    bytes[0] = if bytes[0] == b'A' { b'B' } else { b'A' };
+    let forged = format!("{}/u/{}", app.base, String::from_utf8(bytes).unwrap());
+    assert_eq!(app.client.post(&forged).send().await.unwrap().status(), 404);
+    let res = app.client.post(&link).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let in_a = check(
+        &a,
+        json!({ "to": "ann@example.com", "purpose": "transactional" }),
+    )
+    .await;
+    assert!(
+        !in_a["reasons"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unsubscribe")
+    );
+    assert_eq!(
+        json_of(app.get(&a, "/api/v1/compliance/dnc").send().await.unwrap()).await,
+        a_list
+    );
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(stor
     let again = store
         .suppress(
             a,
-            NewSuppression::each(&[joe.clone()], "dnc", "csv"),
+            NewSuppression::each(std::slice::from_ref(&joe), "dnc", "csv"),
             t0() + secs(60),
         )
         .await
@@ -102,7 +102,7 @@ pub async fn suppressions_are_lifted_not_deleted_and_export_their_addresses(stor
     let renewed = store
         .suppress(
             a,
-            NewSuppression::each(&[jane.clone()], "opt_out", "inbound_sms"),
+            NewSuppression::each(std::slice::from_ref(&jane), "opt_out", "inbound_sms"),
             t0() + secs(180),
         )
         .await

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use domain::{Email, Phone};
 use serde::{Deserialize, Serialize};
-use store::TenantSettings;
+use store::{ComplianceSettings, TenantSettings};
 
 use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
@@ -60,6 +60,10 @@ pub struct UpdateSettings {
     pub sms_from: Option<String>,
     pub email_from: Option<String>,
     pub support_contact: Option<String>,
+    /// The organisation's own compliance rules, replaced whole: a stricter window, frequency
+    /// caps, the Texas registration, the postal address for marketing emails, the message
+    /// frequency named in HELP answers.
+    pub compliance: Option<ComplianceSettings>,
     /// Secrets to set (a string) or remove (`null`), by name.
     pub secrets: Option<BTreeMap<String, Option<String>>>,
 }
@@ -199,6 +203,13 @@ pub async fn put(
         .map(|_| ())
         .map_err(|e| e.to_string()));
     apply!(support_contact, |v: &str| text(v, 200));
+    if let Some(compliance) = update.compliance {
+        for (field, message) in compliance_problems(&compliance) {
+            check(&format!("compliance.{field}"), Err(message));
+        }
+        settings.compliance = compliance;
+        changed.push("compliance");
+    }
 
     let mut secret_changes = Vec::new();
     for (name, value) in update.secrets.unwrap_or_default() {
@@ -257,9 +268,90 @@ pub async fn put(
     Ok(Json(view(&state, auth.tenant).await?))
 }
 
+/// What is wrong with an organisation's compliance settings, by field.
+fn compliance_problems(c: &ComplianceSettings) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if let Some(q) = &c.quiet_hours {
+        let from = q.from.parse::<jiff::civil::Time>();
+        let until = q.until.parse::<jiff::civil::Time>();
+        match (from, until) {
+            (Ok(from), Ok(until)) if from < until => {}
+            (Ok(_), Ok(_)) => problems.push((
+                "quiet_hours.until".to_owned(),
+                "must be after `from` (the window is within one day)".to_owned(),
+            )),
+            (from, until) => {
+                if from.is_err() {
+                    problems.push(("quiet_hours.from".to_owned(), "must be HH:MM".to_owned()));
+                }
+                if until.is_err() {
+                    problems.push(("quiet_hours.until".to_owned(), "must be HH:MM".to_owned()));
+                }
+            }
+        }
+    }
+    if c.caps.len() > 5 {
+        problems.push(("caps".to_owned(), "at most 5 caps".to_owned()));
+    }
+    for (i, cap) in c.caps.iter().enumerate() {
+        if cap.limit == 0 || cap.limit > 1000 {
+            problems.push((format!("caps[{i}].limit"), "must be 1 to 1000".to_owned()));
+        }
+        if cap.hours == 0 || cap.hours > 24 * 31 {
+            problems.push((format!("caps[{i}].hours"), "must be 1 to 744".to_owned()));
+        }
+    }
+    for (field, value, max) in [
+        ("texas_registration", &c.texas_registration, 100),
+        ("postal_address", &c.postal_address, 500),
+        ("message_frequency", &c.message_frequency, 100),
+    ] {
+        if let Some(v) = value
+            && (v.trim().is_empty() || v.chars().count() > max)
+        {
+            problems.push((
+                field.to_owned(),
+                format!("must be 1 to {max} characters, or null"),
+            ));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compliance_settings_are_checked_field_by_field() {
+        let bad: ComplianceSettings = serde_json::from_value(serde_json::json!({
+            "quiet_hours": { "from": "19:00", "until": "09:00" },
+            "caps": [{ "limit": 0, "hours": 24 }, { "limit": 3, "hours": 0 }],
+            "postal_address": "  ",
+        }))
+        .unwrap();
+        let fields: Vec<String> = compliance_problems(&bad)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "quiet_hours.until",
+                "caps[0].limit",
+                "caps[1].hours",
+                "postal_address"
+            ]
+        );
+        let good: ComplianceSettings = serde_json::from_value(serde_json::json!({
+            "quiet_hours": { "from": "09:00", "until": "19:30" },
+            "caps": [{ "limit": 3, "hours": 24 }],
+            "texas_registration": "TX-12345",
+            "postal_address": "1 Main St, Austin, TX 78701",
+        }))
+        .unwrap();
+        assert!(compliance_problems(&good).is_empty());
+    }
 
     #[test]
     fn secrets_show_only_their_last_characters() {

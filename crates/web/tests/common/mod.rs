@@ -69,8 +69,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     // A Wednesday at noon in Chicago: inside every US window.
     clock.set("2026-03-04T18:00:00Z".parse().unwrap());
     let provider = Arc::new(SandboxProvider::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let config = EngineConfig {
         max_attempts: 3,
+        links: Some(engine::assess::Links {
+            base_url: format!("http://{addr}"),
+            cipher: cipher.clone(),
+        }),
         ..EngineConfig::default()
     };
     let engine = Engine::new(
@@ -104,8 +110,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             .build_recorder()
             .handle(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(
             listener,
