@@ -295,7 +295,10 @@ pub fn decide(ctx: &Context<'_>) -> Decision {
     }
     consent(ctx, &mut checked, &mut blocks);
 
-    let candidates = if ctx.location.candidates.is_empty() {
+    // An empty location is "unknown", never "anywhere"; "unknown" is always the whole US.
+    let unknown = ctx.location.candidates.is_empty()
+        || ctx.location.basis == [location::LocationBasis::Unknown];
+    let candidates = if unknown {
         location::all_us_candidates()
     } else {
         ctx.location.candidates.as_slice()
@@ -333,13 +336,14 @@ pub fn decide(ctx: &Context<'_>) -> Decision {
         return Decision::Block { reasons: blocks };
     }
 
-    let zones = quiet_hours::binding_rules(candidates, ctx.purpose, ctx.policy.window);
-    let mut violated = quiet_hours::violations(&zones, ctx.now);
+    let zones = quiet_hours::binding_rules(candidates, unknown, ctx.purpose, ctx.policy.window);
+    let locals = quiet_hours::local_times(&zones, ctx.now);
+    let mut violated = quiet_hours::violations(&zones, &locals);
     let (cap_release, cap_reasons) = caps(ctx, candidates);
     let capped = !cap_reasons.is_empty();
     violated.extend(cap_reasons);
     if violated.is_empty() {
-        checked.extend(quiet_hours::passed(&zones, ctx.now));
+        checked.extend(quiet_hours::passed(&zones, &locals));
         return Decision::Send(permit(ctx, checked));
     }
 

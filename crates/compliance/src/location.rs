@@ -61,7 +61,8 @@ pub enum LocationBasis {
     Zip,
     /// The state named at the end of the lead's postal address (every zone of that state).
     Address,
-    /// Nothing usable: every US zone with every state and territory in it.
+    /// Nothing usable: every US zone with every state and territory in it. `decide` treats a
+    /// location whose only basis is this as the whole US, whatever its candidate list says.
     Unknown,
 }
 

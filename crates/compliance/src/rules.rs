@@ -571,24 +571,22 @@ impl Rule {
 
     /// A sentence saying how `local` (in `zone`) stands against this rule, for reasons.
     pub(crate) fn describe(&self, local: civil::DateTime, zone: &str) -> String {
-        let when = local.strftime("%H:%M (%A)");
+        let when = When(local);
         let verdict = if self.allows(local) {
             "inside"
         } else {
             "outside"
         };
         match self.limit {
-            Limit::Window { days, from, until } if days == Days::EVERY_DAY => format!(
-                "{when} in {zone} is {verdict} {}-{}",
-                from.strftime("%H:%M"),
-                until.strftime("%H:%M")
-            ),
+            Limit::Window { days, from, until } if days == Days::EVERY_DAY => {
+                format!("{when} in {zone} is {verdict} {}-{}", Hm(from), Hm(until))
+            }
             Limit::Window { days, from, until } => {
                 if days.contains(local.weekday()) {
                     format!(
                         "{when} in {zone} is {verdict} {}-{} ({days})",
-                        from.strftime("%H:%M"),
-                        until.strftime("%H:%M")
+                        Hm(from),
+                        Hm(until)
                     )
                 } else {
                     format!("{when} in {zone}: the {days} window does not bind this day")
@@ -602,6 +600,37 @@ impl Rule {
                 }
             }
         }
+    }
+}
+
+/// `08:00`: a wall-clock time to the minute, written straight into the reason (no `strftime`,
+/// no intermediate string: reasons are made on every decision).
+struct Hm(Time);
+
+impl fmt::Display for Hm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}:{:02}", self.0.hour(), self.0.minute())
+    }
+}
+
+/// `21:30 (Tuesday)`.
+struct When(civil::DateTime);
+
+impl fmt::Display for When {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", Hm(self.0.time()), weekday(self.0.weekday()))
+    }
+}
+
+fn weekday(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Monday => "Monday",
+        Weekday::Tuesday => "Tuesday",
+        Weekday::Wednesday => "Wednesday",
+        Weekday::Thursday => "Thursday",
+        Weekday::Friday => "Friday",
+        Weekday::Saturday => "Saturday",
+        Weekday::Sunday => "Sunday",
     }
 }
 
