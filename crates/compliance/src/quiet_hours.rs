@@ -175,14 +175,18 @@ pub(crate) fn local_times(zones: &[ZoneRules<'_>], at: Timestamp) -> Vec<DateTim
 /// One reason per rule whose verdict at the readings `locals` is `allowed`: the first zone it
 /// was found in described, and how many more zones gave the same verdict.
 fn reasons(zones: &[ZoneRules<'_>], locals: &[DateTime], allowed: bool) -> Vec<Reason> {
-    let mut out: Vec<(Reason, usize)> = Vec::new();
+    let mut out: Vec<(Reason, usize)> = Vec::with_capacity(8);
     for (z, local) in zones.iter().zip(locals) {
         let local = *local;
         for rule in z.rules.iter() {
             if rule.allows(local) != allowed {
                 continue;
             }
-            match out.iter_mut().find(|(r, _)| r.rule == rule.id) {
+            // Ids are distinct static strings: comparing where they live is enough.
+            match out
+                .iter_mut()
+                .find(|(r, _)| std::ptr::eq(r.rule, rule.id) || r.rule == rule.id)
+            {
                 Some((_, more)) => *more += 1,
                 None => out.push((
                     Reason {
