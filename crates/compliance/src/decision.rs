@@ -218,9 +218,16 @@ pub struct SendPermit {
     purpose: Purpose,
     decided_at: Timestamp,
     reasons: Vec<Reason>,
+    caps: Vec<BindingCap>,
 }
 
 impl SendPermit {
+    /// The frequency caps that bound this message, for the store to hold again when it records
+    /// the message.
+    pub fn caps(&self) -> &[BindingCap] {
+        &self.caps
+    }
+
     /// The address the permit is for; the sender must send to this one and no other.
     pub fn to(&self) -> &str {
         &self.to
@@ -339,12 +346,14 @@ pub fn decide(ctx: &Context<'_>) -> Decision {
     let zones = quiet_hours::binding_rules(candidates, unknown, ctx.purpose, ctx.policy.window);
     let locals = quiet_hours::local_times(&zones, ctx.now);
     let mut violated = quiet_hours::violations(&zones, &locals);
-    let (cap_release, cap_reasons) = caps(ctx, candidates);
+    let (cap_release, cap_reasons, binding_caps) = caps(ctx, candidates);
     let capped = !cap_reasons.is_empty();
     violated.extend(cap_reasons);
     if violated.is_empty() {
         checked.extend(quiet_hours::passed(&zones, &locals));
-        return Decision::Send(permit(ctx, checked));
+        let mut permit = permit(ctx, checked);
+        permit.caps = binding_caps;
+        return Decision::Send(permit);
     }
 
     let from = cap_release.max(ctx.now);
@@ -586,14 +595,34 @@ pub fn relationship_until(
 }
 
 /// The caps that are full at `now`, and the instant at which all of them have room again.
-fn caps(ctx: &Context<'_>, candidates: &[location::Candidate]) -> (Timestamp, Vec<Reason>) {
+/// A cap that binds a message: at most `limit` messages to the person in the `window` before it,
+/// counting only marketing ones when `marketing_only`. The permit carries them, so that the store
+/// can hold them again at the moment the message is recorded (instants deciding at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindingCap {
+    pub limit: u32,
+    pub window: SignedDuration,
+    pub marketing_only: bool,
+}
+
+fn caps(
+    ctx: &Context<'_>,
+    candidates: &[location::Candidate],
+) -> (Timestamp, Vec<Reason>, Vec<BindingCap>) {
     let mut release = ctx.now;
     let mut reasons = Vec::new();
+    let mut binding = Vec::new();
     let mut apply = |check: Check,
                      limit: u32,
                      window: SignedDuration,
                      counted: &dyn Fn(Purpose) -> bool,
-                     what: &str| {
+                     what: &str,
+                     marketing_only: bool| {
+        binding.push(BindingCap {
+            limit,
+            window,
+            marketing_only,
+        });
         let Ok(since) = ctx.now.checked_sub(window) else {
             return;
         };
@@ -638,6 +667,7 @@ fn caps(ctx: &Context<'_>, candidates: &[location::Candidate]) -> (Timestamp, Ve
                     cap.window,
                     &|p| cap.applies_to.contains(&p),
                     "marketing messages",
+                    cap.applies_to == [Purpose::Marketing],
                 );
             }
         }
@@ -649,13 +679,15 @@ fn caps(ctx: &Context<'_>, candidates: &[location::Candidate]) -> (Timestamp, Ve
             cap.window,
             &|_| true,
             "automated messages",
+            false,
         );
     }
-    (release, reasons)
+    (release, reasons, binding)
 }
 
 fn permit(ctx: &Context<'_>, reasons: Vec<Reason>) -> SendPermit {
     SendPermit {
+        caps: Vec::new(),
         to: ctx.to.to_owned(),
         channel: ctx.channel,
         purpose: ctx.purpose,

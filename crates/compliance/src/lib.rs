@@ -55,8 +55,8 @@ pub mod rules;
 pub mod words;
 
 pub use decision::{
-    Cap, ConsentFact, Context, Decision, Exemption, HORIZON, Policy, Reason, Recipient, Registry,
-    SendPermit, Sent, Suppression, decide, relationship_until,
+    BindingCap, Cap, ConsentFact, Context, Decision, Exemption, HORIZON, Policy, Reason, Recipient,
+    Registry, SendPermit, Sent, Suppression, decide, relationship_until,
 };
 pub use location::{
     AreaCodeInfo, Candidate, Location, LocationBasis, Whereabouts, address_region, area_code_info,

@@ -720,3 +720,50 @@ fn account_emails_go_at_night_but_only_as_email_and_never_as_marketing() {
     });
     assert!(matches!(verdict(&ordinary), Verdict::Defer(_)));
 }
+
+/// Every state window of COMPLIANCE.md, restated here (not read from `rules.rs`, so that the
+/// table in code is checked against the document): on a Wednesday, a minute before the window
+/// waits for its opening, the opening and the last minute send, the closing waits for the next
+/// morning.
+#[test]
+fn every_state_window_of_compliance_md() {
+    let rows: &[(&str, &str, &str, u8, u8)] = &[
+        ("FL", "+1 305 555 0199", "America/New_York", 8, 20),
+        ("OK", "+1 405 555 0199", "America/Chicago", 8, 20),
+        ("MD", "+1 410 555 0199", "America/New_York", 8, 20),
+        ("TX", "+1 214 555 0199", "America/Chicago", 9, 21),
+        ("WA", "+1 206 555 0199", "America/Los_Angeles", 8, 20),
+        ("AL", "+1 205 555 0199", "America/Chicago", 8, 20),
+        ("LA", "+1 504 555 0199", "America/Chicago", 8, 20),
+        ("MS", "+1 601 555 0199", "America/Chicago", 8, 20),
+        ("MA", "+1 617 555 0199", "America/New_York", 8, 20),
+        ("NV", "+1 702 555 0199", "America/Los_Angeles", 9, 20),
+        ("KY", "+1 502 555 0199", "America/New_York", 10, 21),
+        ("MI", "+1 313 555 0199", "America/New_York", 9, 21),
+        ("MN", "+1 612 555 0199", "America/Chicago", 9, 21),
+        ("NM", "+1 505 555 0199", "America/Denver", 9, 21),
+        ("CT", "+1 203 555 0199", "America/New_York", 9, 20),
+    ];
+    for (state, number, zone, from, until) in rows {
+        let location = of(number);
+        assert_eq!(location.states(), [*state], "{number}");
+        let at = |day: u8, h: u8, m: u8| format!("2026-06-{day:02} {h:02}:{m:02}[{zone}]");
+        let (open_now, open_next) = (at(3, *from, 0), at(4, *from, 0));
+        check(
+            &location,
+            &[
+                (&at(3, from - 1, 59), Some(&open_now)),
+                (&open_now, None),
+                (&at(3, until - 1, 59), None),
+                (&at(3, *until, 0), Some(&open_next)),
+            ],
+        );
+        let closed = decide(&ctx(&location, local(&at(3, *until, 0))));
+        assert!(
+            reasons(&closed).contains(&format!("state.{state}.quiet_hours").as_str())
+                || *until == 21,
+            "{state}: {:?}",
+            reasons(&closed)
+        );
+    }
+}

@@ -527,3 +527,28 @@ fn gates_report_every_failure_at_once() {
         ]
     );
 }
+
+#[test]
+fn the_permit_carries_the_caps_the_store_must_hold_again() {
+    let miami = of("+1 305 555 0199");
+    let mut ask = Ask::new(&miami);
+    ask.policy.caps = vec![Cap {
+        limit: 5,
+        window: SignedDuration::from_hours(72),
+    }];
+    let Decision::Send(permit) = ask.decide() else {
+        panic!("noon in Miami, consented, no sends yet");
+    };
+    let caps: Vec<(u32, i64, bool)> = permit
+        .caps()
+        .iter()
+        .map(|c| (c.limit, c.window.as_hours(), c.marketing_only))
+        .collect();
+    assert_eq!(caps, [(3, 24, true), (5, 72, false)]);
+    // A transactional message is held to the organisation's cap only.
+    ask.purpose = Purpose::Transactional;
+    let Decision::Send(permit) = ask.decide() else {
+        panic!("transactional at noon");
+    };
+    assert_eq!(permit.caps().len(), 1);
+}

@@ -11,7 +11,9 @@ use domain::{
     Address, Channel, Lead, Message, MessageId, MessageStatus, Purpose, Tenant, Timestamp,
 };
 use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
-use store::{ActorKind, BeginOutbound, NewOutbound, NewSuppression, OutboundResult};
+use store::{
+    ActorKind, BeginOutbound, CapCount, CapGuard, NewOutbound, NewSuppression, OutboundResult,
+};
 
 use crate::Engine;
 use crate::audit::Change;
@@ -105,6 +107,7 @@ impl Engine {
                         Ok(Dispatched::Blocked { reasons })
                     }
                     BeginOutbound::Existing(m) => Ok(Dispatched::AlreadyHandled(m.id)),
+                    BeginOutbound::CapReached => Ok(Dispatched::Blocked { reasons }),
                 };
             }
         };
@@ -141,8 +144,41 @@ impl Engine {
         }
         let mut record = self.new_record(&out, job, MessageStatus::Sending, None);
         record.id = id;
+        if !permit.caps().is_empty() {
+            let now = self.clock.now();
+            let mut addresses = vec![out.to.clone()];
+            if let Some(lead) = &assessment.lead {
+                addresses.extend(lead.phone.clone().map(Address::Phone));
+                addresses.extend(lead.email.clone().map(Address::Email));
+            }
+            record.cap_guard = Some(CapGuard {
+                addresses,
+                caps: permit
+                    .caps()
+                    .iter()
+                    .map(|c| CapCount {
+                        since: now.checked_sub(c.window).unwrap_or(Timestamp::MIN),
+                        limit: c.limit,
+                        marketing_only: c.marketing_only,
+                    })
+                    .collect(),
+            });
+        }
         let message = match self.store.begin_outbound(out.tenant, record).await? {
             BeginOutbound::Started(m) => m,
+            // Another process recorded a message to this person since the decision and took
+            // the cap's last place: decide again, now that it counts.
+            BeginOutbound::CapReached => {
+                metrics::counter!(m::MESSAGES, "outcome" => "deferred").increment(1);
+                return Ok(match self.assess(&out).await?.decision {
+                    Decision::Defer { until, reasons } => Dispatched::Deferred { until, reasons },
+                    // The other message failed in between: try again in a moment.
+                    _ => Dispatched::Deferred {
+                        until: self.clock.now() + jiff::SignedDuration::from_secs(1),
+                        reasons: Vec::new(),
+                    },
+                });
+            }
             BeginOutbound::Existing(m) if m.status == MessageStatus::Sending => {
                 // In flight before: a crash or a timeout came between the record and the answer.
                 match self.find_sent(&m).await {
@@ -244,6 +280,7 @@ impl Engine {
             created_at: self.clock.now(),
             status,
             error,
+            cap_guard: None,
         }
     }
 

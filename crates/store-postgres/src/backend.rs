@@ -641,6 +641,12 @@ impl Store for PostgresStore {
         );
         let t = tenant.id().as_uuid();
         let mut tx = self.pool.begin().await.map_err(db)?;
+        if let Some(guard) = &message.cap_guard
+            && !cap_has_room(&self.cipher, &mut tx, tenant, guard).await?
+        {
+            tx.rollback().await.map_err(db)?;
+            return Ok(BeginOutbound::CapReached);
+        }
         // Insert first and let the unique index on the dedupe key decide: a SELECT first could
         // miss a message another process is inserting at the same moment. DO NOTHING waits for
         // that other transaction, so when nothing is inserted the holder is committed and
@@ -1303,4 +1309,51 @@ pub(crate) async fn insert_consent(
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// Whether every cap of `guard` has room for one more message to the person. Takes a
+/// transaction-scoped advisory lock per address of the person first (in a fixed order, so two
+/// guards never wait on each other in a cycle): a concurrent recording for the same person waits
+/// here until this transaction ends, and then counts this message.
+async fn cap_has_room(
+    cipher: &crypto::Cipher,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: Tenant,
+    guard: &store::CapGuard,
+) -> DbResult<bool> {
+    let mut indexes: Vec<Vec<u8>> = guard
+        .addresses
+        .iter()
+        .map(|a| codec::address_index(cipher, tenant.id(), a).to_vec())
+        .collect();
+    indexes.sort();
+    indexes.dedup();
+    for bidx in &indexes {
+        // The blind index is already keyed per organisation: its first 8 bytes make the lock.
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&bidx[..8]);
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from_be_bytes(key))
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    for cap in &guard.caps {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND party_bidx = ANY($2) \
+             AND direction = 'outbound' AND status IN ('sending', 'sent', 'delivered') \
+             AND created_at > $3 AND (NOT $4 OR purpose = 'marketing')",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(&indexes)
+        .bind(us(cap.since))
+        .bind(cap.marketing_only)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db)?;
+        if count >= i64::from(cap.limit) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

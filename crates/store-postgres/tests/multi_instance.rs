@@ -259,6 +259,7 @@ async fn concurrent_first_answers_start_once() {
                         created_at: t0(),
                         status: MessageStatus::Sending,
                         error: None,
+                        cap_guard: None,
                     },
                 )
                 .await
@@ -270,6 +271,7 @@ async fn concurrent_first_answers_start_once() {
         match handle.await.expect("task").expect("begin_outbound") {
             BeginOutbound::Started(m) => started.push(m.id),
             BeginOutbound::Existing(m) => existing.push(m.id),
+            BeginOutbound::CapReached => panic!("no cap was asked for"),
         }
     }
     assert_eq!(started.len(), 1, "one message starts");

@@ -140,6 +140,7 @@ async fn personal_data_is_sealed_on_disk() {
                 created_at: t0(),
                 status: MessageStatus::Sending,
                 error: None,
+                cap_guard: None,
             },
         )
         .await

@@ -692,6 +692,14 @@ impl Store for SqliteStore {
         );
         let cipher = self.cipher.clone();
         let t = tenant.id().as_uuid();
+        let guard = message.cap_guard.as_ref().map(|g| {
+            let indexes: Vec<Vec<u8>> = g
+                .addresses
+                .iter()
+                .map(|a| codec::address_index(&self.cipher, tenant.id(), a).to_vec())
+                .collect();
+            (indexes, g.caps.clone())
+        });
         self.writer
             .write_one(move |conn| {
                 Box::pin(async move {
@@ -708,6 +716,31 @@ impl Store for SqliteStore {
                         .map_err(db)?;
                         if let Some(row) = existing {
                             return Ok(BeginOutbound::Existing(row.open(&cipher)?));
+                        }
+                    }
+                    // The single writer serialises this count with every other recording, so
+                    // no two messages can both take a cap's last place.
+                    if let Some((indexes, caps)) = &guard {
+                        for cap in caps {
+                            let mut count: i64 = 0;
+                            for bidx in indexes {
+                                let (n,): (i64,) = sqlx::query_as(
+                                    "SELECT COUNT(*) FROM messages WHERE tenant_id = ? AND party_bidx = ? \
+                                     AND direction = 'outbound' AND status IN ('sending', 'sent', 'delivered') \
+                                     AND created_at > ? AND (? = 0 OR purpose = 'marketing')",
+                                )
+                                .bind(t)
+                                .bind(bidx)
+                                .bind(us(cap.since))
+                                .bind(cap.marketing_only)
+                                .fetch_one(&mut *conn)
+                                .await
+                                .map_err(db)?;
+                                count += n;
+                            }
+                            if count >= i64::from(cap.limit) {
+                                return Ok(BeginOutbound::CapReached);
+                            }
                         }
                     }
                     sqlx::query(

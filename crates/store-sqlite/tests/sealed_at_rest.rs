@@ -87,6 +87,7 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
                 created_at: now,
                 status: MessageStatus::Sending,
                 error: None,
+                cap_guard: None,
             },
         )
         .await

@@ -72,7 +72,8 @@ macro_rules! conformance_tests {
             suppressions_are_lifted_not_deleted_and_export_their_addresses,
             recipient_facts_count_recent_messages_and_read_the_registry,
             registry_snapshots_replace_each_other_per_organisation,
-            reviews_wait_open_and_resolve_once
+            reviews_wait_open_and_resolve_once,
+            cap_guards_hold_when_the_message_is_recorded
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -692,6 +693,7 @@ fn outbound(lead: Option<LeadId>, to: &str, key: Option<&str>) -> NewOutbound {
         created_at: t0(),
         status: MessageStatus::Sending,
         error: None,
+        cap_guard: None,
     }
 }
 
@@ -715,7 +717,7 @@ pub async fn outbound_messages_are_recorded_once(store: S) {
         .unwrap()
     {
         BeginOutbound::Started(m) => m,
-        BeginOutbound::Existing(_) => panic!("the first message is new"),
+        other => panic!("the first message is new: {other:?}"),
     };
     assert_eq!(first.status, MessageStatus::Sending);
     match store
@@ -727,7 +729,7 @@ pub async fn outbound_messages_are_recorded_once(store: S) {
         .unwrap()
     {
         BeginOutbound::Existing(m) => assert_eq!(m.id, first.id),
-        BeginOutbound::Started(_) => panic!("a second message with the same key must not start"),
+        other => panic!("a second message with the same key must not start: {other:?}"),
     }
     // The same key in another tenant is another message.
     assert!(matches!(

@@ -1,8 +1,8 @@
 //! What goes into and comes out of a `Store`: inputs, records and queries.
 
 use domain::{
-    ApiKeyId, Channel, ConsentEvidence, Direction, JobId, Lead, LeadId, LeadStatus, MessageId,
-    MessageStatus, NewLead, Purpose, TenantId, Timestamp,
+    Address, ApiKeyId, Channel, ConsentEvidence, Direction, JobId, Lead, LeadId, LeadStatus,
+    MessageId, MessageStatus, NewLead, Purpose, TenantId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -280,6 +280,26 @@ pub struct NewOutbound {
     /// `Sending` (in flight) or `Blocked`.
     pub status: MessageStatus,
     pub error: Option<String>,
+    /// Frequency caps to hold again as the message is recorded: several processes deciding
+    /// messages to one person at once must not together pass a cap.
+    pub cap_guard: Option<CapGuard>,
+}
+
+/// The caps a message must fit under when it is recorded, counted over the person's addresses.
+#[derive(Debug, Clone, Default)]
+pub struct CapGuard {
+    /// Every address of the person (the one written to, and their lead's).
+    pub addresses: Vec<Address>,
+    pub caps: Vec<CapCount>,
+}
+
+/// At most `limit - 1` messages already created after `since` (only marketing ones when
+/// `marketing_only`), so that this one is at most the `limit`-th.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapCount {
+    pub since: Timestamp,
+    pub limit: u32,
+    pub marketing_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +308,8 @@ pub enum BeginOutbound {
     Started(domain::Message),
     /// A message with the same dedupe key exists: reconcile it, never send again blindly.
     Existing(domain::Message),
+    /// A cap of the guard is full: nothing was recorded; decide again.
+    CapReached,
 }
 
 /// What happened at the provider.

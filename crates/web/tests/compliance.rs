@@ -730,3 +730,26 @@ async fn marketing_emails_carry_one_click_unsubscribe() {
     let res = client.post(&forged).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn the_first_text_names_the_brand_and_how_to_stop() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let res = app
+        .client
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(&org.key)
+        .json(&json!({ "first_response_sms": "Hi {{ first_name }}, thanks for your request!" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.post_lead(&org, json!({ "name": "Jane", "phone": "312 555 0142" }))
+        .await;
+    app.drain().await;
+    let first = app.provider.sent()[0].body.clone();
+    assert_eq!(
+        first,
+        "Acme: Hi Jane, thanks for your request! Reply STOP to opt out."
+    );
+}

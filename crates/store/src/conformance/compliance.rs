@@ -293,3 +293,87 @@ pub async fn reviews_wait_open_and_resolve_once(store: S) {
     );
     assert_eq!(store.list_reviews(a, None).await.unwrap().len(), 1);
 }
+
+pub async fn cap_guards_hold_when_the_message_is_recorded(store: S) {
+    let a = tenant(&store, "A").await;
+    let jane = Address::Phone(phone("4155552671"));
+    let mail = Address::Email(email("jane@example.com"));
+    let guarded = |key: &str, to: &str, marketing: bool, limit: u32| {
+        let mut m = outbound(None, to, Some(key));
+        if marketing {
+            m.purpose = Purpose::Marketing;
+        }
+        m.cap_guard = Some(CapGuard {
+            addresses: vec![jane.clone(), mail.clone()],
+            caps: vec![CapCount {
+                since: t0() - secs(86_400),
+                limit,
+                marketing_only: marketing,
+            }],
+        });
+        m
+    };
+    // Two messages to the person (one by text, one by email) fill a cap of 2.
+    for (key, to) in [("one", "+14155552671"), ("two", "jane@example.com")] {
+        assert!(matches!(
+            store
+                .begin_outbound(a, guarded(key, to, false, 2))
+                .await
+                .unwrap(),
+            BeginOutbound::Started(_)
+        ));
+    }
+    assert!(matches!(
+        store
+            .begin_outbound(a, guarded("three", "+14155552671", false, 2))
+            .await
+            .unwrap(),
+        BeginOutbound::CapReached
+    ));
+    // Nothing was recorded for the refused one.
+    let all = store
+        .list_messages(
+            a,
+            &MessageQuery {
+                limit: 10,
+                ..MessageQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    // A marketing-only cap does not count the two transactional messages.
+    assert!(matches!(
+        store
+            .begin_outbound(a, guarded("four", "+14155552671", true, 1))
+            .await
+            .unwrap(),
+        BeginOutbound::Started(_)
+    ));
+    assert!(matches!(
+        store
+            .begin_outbound(a, guarded("five", "+14155552671", true, 1))
+            .await
+            .unwrap(),
+        BeginOutbound::CapReached
+    ));
+    // Concurrent recordings take the last places once: 8 at once under a cap of 5 more.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let m = guarded(&format!("many{i}"), "+14155552671", false, 8);
+        tasks.push(tokio::spawn(async move {
+            store.begin_outbound(a, m).await.unwrap()
+        }));
+    }
+    let mut started = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), BeginOutbound::Started(_)) {
+            started += 1;
+        }
+    }
+    assert_eq!(
+        started, 5,
+        "3 messages were there; a cap of 8 leaves 5 places"
+    );
+}
