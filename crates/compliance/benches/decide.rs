@@ -221,14 +221,14 @@ fn main() {
         };
         assert_eq!(verdict(&decide(&ctx)), s.expect, "{}", s.name);
         for _ in 0..WARM_UP {
-            black_box(decide(black_box(&ctx)));
+            let _ = black_box(decide(black_box(&ctx)));
         }
         let mut samples = Vec::with_capacity(SAMPLES);
         for _ in 0..SAMPLES {
             let start = Instant::now();
             let d = decide(black_box(&ctx));
             samples.push(start.elapsed());
-            black_box(d);
+            let _ = black_box(d);
         }
         let [p50, p99, p999, max] = percentiles(samples);
         println!(
