@@ -187,12 +187,7 @@ impl Engine {
             .map(|o| policy(&o.settings.compliance))
             .unwrap_or_default();
 
-        let mut addresses = vec![out.to.clone()];
-        if let Some(lead) = &lead {
-            addresses.extend(lead.phone.clone().map(Address::Phone));
-            addresses.extend(lead.email.clone().map(Address::Email));
-            addresses.dedup();
-        }
+        let addresses = person_addresses(&out.to, lead.as_ref());
         let phone = match &out.to {
             Address::Phone(p) => Some(p.clone()),
             Address::Email(_) => lead.as_ref().and_then(|l| l.phone.clone()),
@@ -331,6 +326,23 @@ impl Engine {
         }
         Ok(true)
     }
+}
+
+/// Every address of the person: `address`, and their lead's phone and email, each once.
+pub fn person_addresses(address: &Address, lead: Option<&Lead>) -> Vec<Address> {
+    let mut addresses = vec![address.clone()];
+    if let Some(lead) = lead {
+        let theirs = [
+            lead.phone.clone().map(Address::Phone),
+            lead.email.clone().map(Address::Email),
+        ];
+        for other in theirs.into_iter().flatten() {
+            if !addresses.contains(&other) {
+                addresses.push(other);
+            }
+        }
+    }
+    addresses
 }
 
 /// Whether the lead gave this address itself.

@@ -11,9 +11,7 @@ use domain::{
     Address, Channel, Lead, Message, MessageId, MessageStatus, Purpose, Tenant, Timestamp,
 };
 use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
-use store::{
-    ActorKind, BeginOutbound, CapCount, CapGuard, NewOutbound, NewSuppression, OutboundResult,
-};
+use store::{ActorKind, BeginOutbound, CapCount, CapGuard, NewOutbound, OutboundResult};
 
 use crate::Engine;
 use crate::audit::Change;
@@ -146,13 +144,8 @@ impl Engine {
         record.id = id;
         if !permit.caps().is_empty() {
             let now = self.clock.now();
-            let mut addresses = vec![out.to.clone()];
-            if let Some(lead) = &assessment.lead {
-                addresses.extend(lead.phone.clone().map(Address::Phone));
-                addresses.extend(lead.email.clone().map(Address::Email));
-            }
             record.cap_guard = Some(CapGuard {
-                addresses,
+                addresses: crate::assess::person_addresses(&out.to, assessment.lead.as_ref()),
                 caps: permit
                     .caps()
                     .iter()
@@ -220,28 +213,18 @@ impl Engine {
                 metrics::counter!(m::PROVIDER_ERRORS, "provider" => self.provider_name(message.channel), "kind" => "permanent").increment(1);
                 tracing::warn!(message = %message.id, %code, "provider refused the message for good");
                 if suppress {
-                    let reason = format!("provider:{code}");
-                    self.store
-                        .suppress(
-                            out.tenant,
-                            NewSuppression::each(
-                                std::slice::from_ref(&out.to),
-                                &reason,
-                                "provider",
-                            ),
-                            self.clock.now(),
-                        )
-                        .await?;
-                    self.record_change(
+                    let provider = self.provider_name(message.channel);
+                    self.suppress_for_provider(
                         out.tenant,
-                        Change {
-                            actor: (ActorKind::Provider, self.provider_name(message.channel)),
-                            action: "address.suppressed",
-                            target: ("message", message.id.to_string()),
-                            detail: serde_json::json!({ "reason": reason }),
-                        },
+                        &out.to,
+                        &format!("provider:{code}"),
+                        provider,
                     )
-                    .await;
+                    .await
+                    .map_err(|e| match e {
+                        crate::EngineError::Store(db) => JobError::from(db),
+                        other => JobError::permanent(other),
+                    })?;
                 }
                 self.record_failed(out.tenant, &message, &code, Some(called_at))
                     .await?;

@@ -6,16 +6,7 @@
 /// The suppression reason of a free-text opt-out, so that dismissing its review lifts it alone.
 pub const OPT_OUT_PHRASE: &str = "opt_out_phrase";
 
-/// Every address of the person: the one they wrote from, and their lead's.
-fn person(from: &Address, lead: Option<&Lead>) -> Vec<Address> {
-    let mut addresses = vec![from.clone()];
-    if let Some(lead) = lead {
-        addresses.extend(lead.phone.clone().map(Address::Phone));
-        addresses.extend(lead.email.clone().map(Address::Email));
-    }
-    addresses.dedup();
-    addresses
-}
+use crate::assess::person_addresses as person;
 
 use compliance::{Keyword, classify, revocation};
 use domain::{
@@ -50,6 +41,8 @@ pub struct InboundOutcome {
     pub message: Message,
     pub lead_id: Option<LeadId>,
     pub keyword: Option<Keyword>,
+    /// The phrase rule, when the message read as a free-text opt-out.
+    pub revocation: Option<&'static str>,
 }
 
 impl Engine {
@@ -166,6 +159,7 @@ impl Engine {
             message,
             lead_id: lead.map(|l| l.id),
             keyword,
+            revocation: phrase,
         })
     }
 
@@ -405,6 +399,40 @@ impl Engine {
                 .await?;
         }
         Ok(Some(review))
+    }
+
+    /// A provider says an address must not be written to again: an unsubscribed recipient
+    /// (Twilio 21610), a bounce, a spam report, an unsubscribe through the provider. Suppresses
+    /// the address at once with `reason` (`provider:21610`, `bounce`, `spam_report`,
+    /// `unsubscribe`) and records who said so. For the provider webhooks; idempotent.
+    pub async fn suppress_for_provider(
+        &self,
+        tenant: Tenant,
+        address: &Address,
+        reason: &str,
+        provider: &str,
+    ) -> Result<bool, EngineError> {
+        let added = self
+            .store
+            .suppress(
+                tenant,
+                NewSuppression::each(std::slice::from_ref(address), reason, "provider"),
+                self.clock.now(),
+            )
+            .await?;
+        if added > 0 {
+            self.record_change(
+                tenant,
+                Change {
+                    actor: (ActorKind::Provider, provider),
+                    action: "address.suppressed",
+                    target: ("address", address.masked()),
+                    detail: serde_json::json!({ "reason": reason, "channel": address.channel() }),
+                },
+            )
+            .await;
+        }
+        Ok(added > 0)
     }
 
     async fn enqueue_reply(

@@ -127,6 +127,7 @@ impl PostgresStore {
             .iter()
             .map(|a| address_index(&self.cipher, t, a).to_vec())
             .collect();
+        // `= ANY` counts each message once however often its address is listed.
         let phone_bidx =
             phone.map(|p| address_index(&self.cipher, t, &Address::Phone(p.clone())).to_vec());
         let mut conn = self.pool.acquire().await.map_err(db)?;

@@ -693,11 +693,14 @@ impl Store for SqliteStore {
         let cipher = self.cipher.clone();
         let t = tenant.id().as_uuid();
         let guard = message.cap_guard.as_ref().map(|g| {
-            let indexes: Vec<Vec<u8>> = g
+            let mut indexes: Vec<Vec<u8>> = g
                 .addresses
                 .iter()
                 .map(|a| codec::address_index(&self.cipher, tenant.id(), a).to_vec())
                 .collect();
+            // Each address once, or its messages would be counted twice.
+            indexes.sort();
+            indexes.dedup();
             (indexes, g.caps.clone())
         });
         self.writer

@@ -139,9 +139,15 @@ impl SqliteStore {
     ) -> DbResult<RecipientFacts> {
         let t = tenant.id();
         let mut facts = RecipientFacts::default();
+        let mut indexes: Vec<Vec<u8>> = addresses
+            .iter()
+            .map(|a| address_index(&self.cipher, t, a).to_vec())
+            .collect();
+        // Each address once, or its messages would be counted twice.
+        indexes.sort();
+        indexes.dedup();
         let mut conn = self.read.acquire().await.map_err(db)?;
-        for address in addresses {
-            let bidx = address_index(&self.cipher, t, address).to_vec();
+        for bidx in indexes {
             let hit: Option<(String, i64)> = sqlx::query_as(
                 "SELECT reason, created_at FROM suppressions \
                  WHERE tenant_id = ? AND bidx = ? AND lifted_at IS NULL",

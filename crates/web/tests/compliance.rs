@@ -328,7 +328,9 @@ async fn a_phrase_suppresses_and_waits_for_review() {
     consented_lead(&app, &org, "312 555 0142", "jane@example.com").await;
     app.drain().await;
     let sent = app.provider.sent().len();
-    inbound(&app, &org, "+13125550142", "please stop texting me").await;
+    let reply = inbound(&app, &org, "+13125550142", "please stop texting me").await;
+    assert_eq!(reply["keyword"], Value::Null);
+    assert_eq!(reply["revocation"], "en.stop_contacting");
     app.drain().await;
     // Suppressed at once, with the one confirmation.
     assert_eq!(app.provider.sent().len(), sent + 1);
@@ -752,4 +754,49 @@ async fn the_first_text_names_the_brand_and_how_to_stop() {
         first,
         "Acme: Hi Jane, thanks for your request! Reply STOP to opt out."
     );
+}
+
+#[tokio::test]
+async fn a_bounce_or_spam_report_suppresses_the_person() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    consented_lead(&app, &org, "312 555 0142", "jane@example.com").await;
+    let tenant = domain::Tenant::from_authenticated(org.id);
+    let email = Address::Email(Email::parse("jane@example.com").unwrap());
+    assert!(
+        app.engine
+            .suppress_for_provider(tenant, &email, "bounce", "sendgrid")
+            .await
+            .unwrap()
+    );
+    // Again: nothing new.
+    assert!(
+        !app.engine
+            .suppress_for_provider(tenant, &email, "spam_report", "sendgrid")
+            .await
+            .unwrap()
+    );
+    let list = get_json(&app, &org, "/api/v1/compliance/dnc").await;
+    assert_eq!(list[0]["reason"], "bounce");
+    assert_eq!(list[0]["source"], "provider");
+    let text = check(
+        &app,
+        &org,
+        json!({ "to": "3125550142", "purpose": "transactional" }),
+    )
+    .await;
+    assert_eq!(
+        text["decision"], "block",
+        "the person is suppressed: {text}"
+    );
+    // A text cannot lift a bounce.
+    let reply = inbound(&app, &org, "+13125550142", "START").await;
+    assert_eq!(reply["keyword"], "opt_in");
+    let text = check(
+        &app,
+        &org,
+        json!({ "to": "3125550142", "purpose": "transactional" }),
+    )
+    .await;
+    assert_eq!(text["decision"], "block");
 }

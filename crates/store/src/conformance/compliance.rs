@@ -157,6 +157,12 @@ pub async fn recipient_facts_count_recent_messages_and_read_the_registry(store: 
     assert_eq!(facts.last_sent_at, Some(t0() - secs(60)));
     assert_eq!(facts.snapshot, None);
     assert!(!facts.listed);
+    // An address listed twice is counted once.
+    let twice = store
+        .recipient_facts(a, &[to.clone(), to.clone()], Some(&jane), t0() - secs(7200))
+        .await
+        .unwrap();
+    assert_eq!(twice.recent.len(), 2);
     // `since` bounds the count.
     let later = store
         .recipient_facts(a, std::slice::from_ref(&to), Some(&jane), t0() - secs(120))
@@ -304,7 +310,8 @@ pub async fn cap_guards_hold_when_the_message_is_recorded(store: S) {
             m.purpose = Purpose::Marketing;
         }
         m.cap_guard = Some(CapGuard {
-            addresses: vec![jane.clone(), mail.clone()],
+            // The same address twice counts once.
+            addresses: vec![jane.clone(), mail.clone(), jane.clone()],
             caps: vec![CapCount {
                 since: t0() - secs(86_400),
                 limit,

@@ -39,6 +39,9 @@ pub struct InboundResult {
     pub message: MessageView,
     /// `opt_out`, `opt_in`, `help` when the body was one of those keywords.
     pub keyword: Option<String>,
+    /// The phrase rule (`en.stop_contacting`, `es.dejen_de`, ...) when the body read as a
+    /// free-text opt-out: the person is suppressed and a review is open.
+    pub revocation: Option<String>,
 }
 
 /// Simulates an inbound message: it joins the lead's thread, and STOP or HELP are handled as
@@ -115,6 +118,7 @@ pub async fn inbound(
         Json(InboundResult {
             message: outcome.message.into(),
             keyword,
+            revocation: outcome.revocation.map(str::to_owned),
         }),
     ))
 }
