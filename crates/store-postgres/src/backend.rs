@@ -939,6 +939,15 @@ impl Store for PostgresStore {
         self.registry_snapshot_impl(tenant).await
     }
 
+    async fn erase_lead(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        at: Timestamp,
+    ) -> DbResult<Option<store::ErasedLead>> {
+        self.erase_lead_impl(tenant, id, at).await
+    }
+
     async fn create_review(&self, tenant: Tenant, review: store::NewReview) -> DbResult<()> {
         self.create_review_impl(tenant, review).await
     }

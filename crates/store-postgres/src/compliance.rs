@@ -331,3 +331,84 @@ impl PostgresStore {
             .transpose()
     }
 }
+
+impl PostgresStore {
+    pub(crate) async fn erase_lead_impl(
+        &self,
+        tenant: Tenant,
+        id: domain::LeadId,
+        at: Timestamp,
+    ) -> DbResult<Option<store::ErasedLead>> {
+        let t = tenant.id().as_uuid();
+        let lead = id.as_uuid();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The row lock keeps a concurrent intake's touch from landing on a lead being erased.
+        let row: Option<store::compliance::LeadIndexes> = sqlx::query_as(
+            "SELECT phone_bidx, email_bidx FROM leads WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(t)
+        .bind(lead)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some((phone, email)) = row else {
+            return Ok(None);
+        };
+        let mut suppressed = 0;
+        let mut messages = 0;
+        for (bidx, channel) in [(phone, "sms"), (email, "email")] {
+            let Some(bidx) = bidx else { continue };
+            // A live entry keeps its reason and loses its sealed address; a lifted one, or none,
+            // becomes `erased`.
+            sqlx::query(
+                "INSERT INTO suppressions (tenant_id, bidx, channel, reason, source, address_ct, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'privacy_request', NULL, $5, $5) \
+                 ON CONFLICT (tenant_id, bidx) DO UPDATE SET address_ct = NULL, updated_at = $5, \
+                 reason = CASE WHEN suppressions.lifted_at IS NULL THEN suppressions.reason ELSE $4 END, \
+                 source = CASE WHEN suppressions.lifted_at IS NULL THEN suppressions.source ELSE 'privacy_request' END, \
+                 lifted_at = NULL",
+            )
+            .bind(t)
+            .bind(&bidx)
+            .bind(channel)
+            .bind(store::compliance::ERASED_REASON)
+            .bind(us(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            suppressed += 1;
+            messages +=
+                sqlx::query("DELETE FROM messages WHERE tenant_id = $1 AND party_bidx = $2")
+                    .bind(t)
+                    .bind(&bidx)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+        }
+        messages += sqlx::query("DELETE FROM messages WHERE tenant_id = $1 AND lead_id = $2")
+            .bind(t)
+            .bind(lead)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        for sql in [
+            "DELETE FROM lead_touches WHERE tenant_id = $1 AND lead_id = $2",
+            "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND lead_id = $2",
+            "DELETE FROM leads WHERE tenant_id = $1 AND id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(t)
+                .bind(lead)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Some(store::ErasedLead {
+            messages,
+            suppressed_addresses: suppressed,
+        }))
+    }
+}

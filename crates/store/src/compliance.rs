@@ -87,6 +87,21 @@ pub struct RecipientFacts {
     pub last_sent_at: Option<Timestamp>,
 }
 
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErasedLead {
+    /// Messages to and from the person deleted.
+    pub messages: u64,
+    /// Addresses kept on the suppression list, as blind indexes only.
+    pub suppressed_addresses: u64,
+}
+
+/// A lead's blind indexes, phone then email, as an erasure reads them.
+pub type LeadIndexes = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The suppression reason of an erased person's addresses.
+pub const ERASED_REASON: &str = "erased";
+
 /// A free-text message read as an opt-out, waiting for a person to confirm or dismiss it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Review {

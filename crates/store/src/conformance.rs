@@ -73,7 +73,8 @@ macro_rules! conformance_tests {
             recipient_facts_count_recent_messages_and_read_the_registry,
             registry_snapshots_replace_each_other_per_organisation,
             reviews_wait_open_and_resolve_once,
-            cap_guards_hold_when_the_message_is_recorded
+            cap_guards_hold_when_the_message_is_recorded,
+            erasure_keeps_consent_and_a_blind_suppression
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

@@ -26,7 +26,7 @@ use domain::{
 };
 
 pub use compliance::{
-    NewReview, NewSuppression, RecipientFacts, RegistrySnapshot, Review, ReviewState,
+    ErasedLead, NewReview, NewSuppression, RecipientFacts, RegistrySnapshot, Review, ReviewState,
     SuppressionEntry,
 };
 pub use error::{DbError, DbResult};
@@ -295,6 +295,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         to: LeadStatus,
         at: Timestamp,
     ) -> DbResult<bool>;
+    /// Erases a lead (a privacy request), in one transaction: every address of theirs goes on the
+    /// suppression list as a blind index only (reason `erased`, or the entry's own reason kept,
+    /// its sealed address dropped), so they are never contacted again; their messages, touches
+    /// and idempotency keys are deleted, then the lead itself. Their consent events stay: the
+    /// evidence is kept five years (16 CFR 310.5). `None` when the organisation has no such lead.
+    async fn erase_lead(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        at: Timestamp,
+    ) -> DbResult<Option<ErasedLead>>;
     async fn append_consent_event(&self, tenant: Tenant, event: NewConsentEvent) -> DbResult<()>;
     async fn list_consent_events(
         &self,

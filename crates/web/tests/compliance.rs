@@ -800,3 +800,60 @@ async fn a_bounce_or_spam_report_suppresses_the_person() {
     .await;
     assert_eq!(text["decision"], "block");
 }
+
+#[tokio::test]
+async fn an_erased_lead_is_never_contacted_again_and_its_consent_is_kept() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let lead = consented_lead(&app, &org, "312 555 0142", "jane@example.com").await;
+    app.drain().await;
+    let id = lead["id"].as_str().unwrap();
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/leads/{id}", app.base))
+        .bearer_auth(&org.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let erased: Value = res.json().await.unwrap();
+    assert_eq!(erased, json!({ "messages": 1, "suppressed_addresses": 2 }));
+    // The lead and its messages are gone.
+    let res = app
+        .get(&org, &format!("/api/v1/leads/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(app.messages(&org, "").await.is_empty());
+    // The person is never contacted again, on either channel, and the list holds no address.
+    for to in ["3125550142", "jane@example.com"] {
+        let result = check(&app, &org, json!({ "to": to, "purpose": "transactional" })).await;
+        assert_eq!(result["decision"], "block", "{to}");
+        assert!(rules(&result).contains(&"suppression".to_owned()));
+    }
+    let list = get_json(&app, &org, "/api/v1/compliance/dnc").await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["address"].is_null()),
+        "{list}"
+    );
+    // The consent evidence is kept and readable.
+    let consent = get_json(&app, &org, &format!("/api/v1/compliance/consent/{id}")).await;
+    assert_eq!(consent.as_array().unwrap().len(), 1);
+    assert_eq!(
+        consent[0]["evidence"]["disclosure_text"],
+        "I agree to receive marketing texts and emails from Acme."
+    );
+    // A second erasure finds nothing; another organisation cannot erase or read.
+    let again = app
+        .client
+        .delete(format!("{}/api/v1/leads/{id}", app.base))
+        .bearer_auth(&org.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+}

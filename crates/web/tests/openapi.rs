@@ -63,6 +63,8 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/api/v1/compliance/dnc/remove"),
     ("get", "/api/v1/compliance/dnc-registry"),
     ("put", "/api/v1/compliance/dnc-registry"),
+    ("delete", "/api/v1/leads/{id}"),
+    ("get", "/api/v1/compliance/consent/{id}"),
     ("get", "/u/{token}"),
     ("post", "/u/{token}"),
 ];

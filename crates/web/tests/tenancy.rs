@@ -170,6 +170,16 @@ const CASES: &[(&str, &str, &str)] = &[
         "compliance_records_belong_to_one_organisation",
     ),
     (
+        "delete",
+        "/api/v1/leads/{id}",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/compliance/consent/{id}",
+        "compliance_records_belong_to_one_organisation",
+    ),
+    (
         "post",
         "/api/v1/compliance/check",
         "compliance_records_belong_to_one_organisation",
@@ -801,6 +811,28 @@ async fn compliance_records_belong_to_one_organisation() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    let res = app
+        .get(&b, &format!("/api/v1/compliance/consent/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/leads/{id}", app.base))
+        .bearer_auth(&b.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "B cannot erase A's lead");
+    assert!(
+        app.get(&a, &format!("/api/v1/leads/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
 
     // A's review queue is A's.
     let res = app

@@ -384,3 +384,132 @@ pub async fn cap_guards_hold_when_the_message_is_recorded(store: S) {
         "3 messages were there; a cap of 8 leaves 5 places"
     );
 }
+
+pub async fn erasure_keeps_consent_and_a_blind_suppression(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let jane = Address::Phone(phone("4155552671"));
+    let mail = Address::Email(email("jane@example.com"));
+    let mut lead_in = new_lead("Jane", Some("4155552671"), Some("jane@example.com"));
+    lead_in.consent = Some(ConsentEvidence {
+        disclosure_text: "I agree to texts from Acme.".into(),
+        disclosure_version: Some("v1".into()),
+        seller: Some("Acme".into()),
+        page_url: None,
+        ip: Some("203.0.113.7".into()),
+        user_agent: None,
+        captured_at: t0(),
+        purposes: vec![Purpose::Marketing],
+    });
+    let lead = store
+        .intake(a, intake_req(a, lead_in.clone(), t0()))
+        .await
+        .unwrap()
+        .lead;
+    // The same person in organisation B, and another person in A.
+    let theirs = store
+        .intake(b, intake_req(b, lead_in, t0()))
+        .await
+        .unwrap()
+        .lead;
+    let other = store
+        .intake(
+            a,
+            intake_req(a, new_lead("Joe", Some("4155550100"), None), t0()),
+        )
+        .await
+        .unwrap()
+        .lead;
+    store
+        .begin_outbound(a, outbound(Some(lead.id), "+14155552671", Some("one")))
+        .await
+        .unwrap();
+    store
+        .begin_outbound(a, outbound(None, "jane@example.com", Some("two")))
+        .await
+        .unwrap();
+    store
+        .begin_outbound(a, outbound(Some(other.id), "+14155550100", Some("three")))
+        .await
+        .unwrap();
+    // Her email was suppressed once and lifted: the erasure renews it.
+    store
+        .suppress(
+            a,
+            NewSuppression::each(std::slice::from_ref(&mail), "opt_out", "inbound_sms"),
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .lift_suppressions(a, std::slice::from_ref(&mail), &["opt_out"], t0() + secs(1))
+        .await
+        .unwrap();
+
+    let erased = store
+        .erase_lead(a, lead.id, t0() + secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(erased.messages, 2);
+    assert_eq!(erased.suppressed_addresses, 2);
+    assert_eq!(store.get_lead(a, lead.id).await.unwrap(), None);
+    assert_eq!(store.find_lead_by_address(a, &jane).await.unwrap(), None);
+    // Never contacted again: both addresses are suppressed, by blind index only.
+    assert!(
+        store
+            .is_suppressed(a, std::slice::from_ref(&jane))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_suppressed(a, std::slice::from_ref(&mail))
+            .await
+            .unwrap()
+    );
+    let list = store.list_suppressions(a, false).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|e| e.address.is_none()), "{list:?}");
+    assert!(list.iter().all(|e| e.reason == "erased"));
+    // The consent evidence stays.
+    let consent = store.list_consent_events(a, lead.id).await.unwrap();
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0].evidence.seller.as_deref(), Some("Acme"));
+    // Her messages are gone; Joe's are not.
+    let left = store
+        .list_messages(
+            a,
+            &MessageQuery {
+                limit: 10,
+                ..MessageQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].lead_id, Some(other.id));
+    // Once only; and B's lead of the same person is untouched.
+    assert_eq!(store.erase_lead(a, lead.id, t0()).await.unwrap(), None);
+    assert!(store.get_lead(b, theirs.id).await.unwrap().is_some());
+    assert!(
+        !store
+            .is_suppressed(b, std::slice::from_ref(&jane))
+            .await
+            .unwrap()
+    );
+    // She may write in again: a new lead, still suppressed.
+    let again = store
+        .intake(
+            a,
+            intake_req(
+                a,
+                new_lead("Jane", Some("4155552671"), None),
+                t0() + secs(20),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(again.created);
+    assert!(store.is_suppressed(a, &[jane]).await.unwrap());
+}

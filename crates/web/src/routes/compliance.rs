@@ -17,11 +17,12 @@ use engine::assess::Assessment;
 use engine::dispatch::Outgoing;
 use serde::{Deserialize, Serialize};
 use store::compliance::{DNC_REASON, parse_address, registry_number};
-use store::{NewSuppression, RegistrySnapshot, Review, ReviewState, SuppressionEntry};
+use store::{ErasedLead, NewSuppression, RegistrySnapshot, Review, ReviewState, SuppressionEntry};
 
 use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::views::ConsentEventView;
 use crate::{AppState, actor_event};
 
 /// The largest do-not-call CSV accepted.
@@ -806,4 +807,87 @@ fn view(snapshot: Option<RegistrySnapshot>, now: Timestamp) -> RegistryView {
         }),
         snapshot,
     }
+}
+
+/// Erases a lead at the person's request (GDPR erasure, CCPA deletion): their personal data,
+/// messages and touches are deleted at once; their addresses stay on the do-not-call list as
+/// blind indexes only, so they are never contacted again; their consent evidence is kept (five
+/// years, 16 CFR 310.5) and stays readable at `/api/v1/compliance/consent/{id}`.
+#[utoipa::path(
+    delete, path = "/api/v1/leads/{id}", tag = "compliance",
+    params(("id" = String, Path, description = "Lead id")),
+    responses(
+        (status = 200, description = "Erased", body = ErasedLead),
+        (status = 404, description = "No such lead in this organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["settings:write"]), ("session" = []))
+)]
+pub async fn erase(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    key: Auth<scope::SettingsWrite>,
+    ApiPath(id): ApiPath<LeadId>,
+) -> ApiResult<Json<ErasedLead>> {
+    let erased = state
+        .engine
+        .store
+        .erase_lead(key.tenant, id, state.engine.clock.now())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    // No personal data in the entry: the lead id and what was removed.
+    state
+        .audit(actor_event(
+            key.tenant,
+            &key.actor,
+            "lead.erase",
+            "lead",
+            id.to_string(),
+            ip,
+            serde_json::json!({
+                "messages": erased.messages,
+                "suppressed_addresses": erased.suppressed_addresses,
+            }),
+        ))
+        .await?;
+    Ok(Json(erased))
+}
+
+/// A lead's consent evidence, oldest first: kept, and readable here, after the lead is erased.
+#[utoipa::path(
+    get, path = "/api/v1/compliance/consent/{id}", tag = "compliance",
+    params(("id" = String, Path, description = "Lead id, live or erased")),
+    responses(
+        (status = 200, description = "The consent events", body = Vec<ConsentEventView>),
+        (status = 404, description = "No consent events for that lead in this organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["audit:read"]), ("session" = []))
+)]
+pub async fn consent(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    key: Auth<scope::AuditRead>,
+    ApiPath(id): ApiPath<LeadId>,
+) -> ApiResult<Json<Vec<ConsentEventView>>> {
+    let events = state
+        .engine
+        .store
+        .list_consent_events(key.tenant, id)
+        .await?;
+    if events.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    state
+        .audit(actor_event(
+            key.tenant,
+            &key.actor,
+            "consent.read",
+            "lead",
+            id.to_string(),
+            ip,
+            serde_json::json!({ "events": events.len() }),
+        ))
+        .await?;
+    Ok(Json(
+        events.into_iter().map(ConsentEventView::from).collect(),
+    ))
 }
