@@ -720,6 +720,21 @@ mod tests {
         assert_eq!(guam.state, None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn postal_parsers_never_panic(text in ".{0,80}") {
+            let _ = zip_region(&text);
+            let _ = address_region(&text);
+        }
+
+        #[test]
+        fn every_five_digit_zip_is_a_known_region_or_none(code in 0u32..100_000) {
+            if let Some(region) = zip_region(&format!("{code:05}")) {
+                proptest::prop_assert!(TABLE.regions.contains_key(region));
+            }
+        }
+    }
+
     #[test]
     fn zip_codes_name_their_state() {
         for (zip, region) in [

@@ -425,6 +425,14 @@ mod tests {
         assert!(facts.iter().all(|f| !f.granted));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_unsubscribe_tokens_never_verify(token in "[A-Za-z0-9_-]{0,100}") {
+            let cipher = Cipher::new(crypto::KeyRing::generate());
+            proptest::prop_assert_eq!(verify_unsubscribe(&cipher, &token), None);
+        }
+    }
+
     #[test]
     fn unsubscribe_tokens_verify_and_refuse_tampering() {
         let cipher = Cipher::new(crypto::KeyRing::generate());

@@ -209,6 +209,7 @@ impl Engine {
                 tenant,
                 lead.id,
                 ConsentKind::Revoked,
+                OPT_IN_SOURCE,
                 format!("Opt-out reply: {}", inbound.body.trim()),
                 now,
             )
@@ -260,19 +261,10 @@ impl Engine {
         )
         .await;
         if let Some(lead) = lead {
-            self.store
-                .advance_lead_status(
-                    tenant,
-                    lead.id,
-                    LeadStatus::OptedOut,
-                    LeadStatus::Engaged,
-                    now,
-                )
-                .await?;
-            self.append_reply_consent(
+            self.restore_consent(
                 tenant,
                 lead.id,
-                ConsentKind::Granted,
+                OPT_IN_SOURCE,
                 format!("Opt-in reply: {}", inbound.body.trim()),
                 now,
             )
@@ -288,13 +280,30 @@ impl Engine {
         Ok(true)
     }
 
-    /// A consent event made by the person's own text, for every purpose. A grant by text
-    /// restores what they had in writing before (see `assess::consent_facts`).
+    /// The person is back: the lead leaves `opted_out`, and a grant from `source` restores the
+    /// consent they had in writing before (see `assess::consent_facts`).
+    async fn restore_consent(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        source: &str,
+        text: String,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        self.store
+            .advance_lead_status(tenant, lead, LeadStatus::OptedOut, LeadStatus::Engaged, now)
+            .await?;
+        self.append_reply_consent(tenant, lead, ConsentKind::Granted, source, text, now)
+            .await
+    }
+
+    /// A consent event for every purpose, made by the person's own text or a review of it.
     async fn append_reply_consent(
         &self,
         tenant: Tenant,
         lead: LeadId,
         kind: ConsentKind,
+        source: &str,
         text: String,
         now: Timestamp,
     ) -> Result<(), EngineError> {
@@ -305,7 +314,7 @@ impl Engine {
                     id: ConsentEventId::new(),
                     lead_id: lead,
                     kind,
-                    source: OPT_IN_SOURCE.to_owned(),
+                    source: source.to_owned(),
                     evidence: ConsentEvidence {
                         disclosure_text: text,
                         disclosure_version: None,
@@ -364,39 +373,14 @@ impl Engine {
             .lift_suppressions(tenant, &addresses, &[OPT_OUT_PHRASE], now)
             .await?;
         if let Some(lead) = &lead {
-            self.store
-                .advance_lead_status(
-                    tenant,
-                    lead.id,
-                    LeadStatus::OptedOut,
-                    LeadStatus::Engaged,
-                    now,
-                )
-                .await?;
-            self.store
-                .append_consent_event(
-                    tenant,
-                    NewConsentEvent {
-                        id: ConsentEventId::new(),
-                        lead_id: lead.id,
-                        kind: ConsentKind::Granted,
-                        source: REVIEW_SOURCE.to_owned(),
-                        evidence: ConsentEvidence {
-                            disclosure_text: format!(
-                                "Review {id}: the reply was not an opt-out ({by})"
-                            ),
-                            disclosure_version: None,
-                            seller: None,
-                            page_url: None,
-                            ip: None,
-                            user_agent: None,
-                            captured_at: now,
-                            purposes: Purpose::ALL.to_vec(),
-                        },
-                        recorded_at: now,
-                    },
-                )
-                .await?;
+            self.restore_consent(
+                tenant,
+                lead.id,
+                REVIEW_SOURCE,
+                format!("Review {id}: the reply was not an opt-out ({by})"),
+                now,
+            )
+            .await?;
         }
         Ok(Some(review))
     }

@@ -289,6 +289,16 @@ pub fn parse_address(text: &str, region: &str) -> Option<Address> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn registry_lines_never_panic_and_give_nanp_numbers(line in ".{0,40}") {
+            if let Some(phone) = registry_number(&line) {
+                proptest::prop_assert!(phone.as_str().starts_with("+1"));
+                proptest::prop_assert_eq!(phone.as_str().len(), 12);
+            }
+        }
+    }
+
     #[test]
     fn registry_lines() {
         for (line, expected) in [

@@ -857,3 +857,35 @@ async fn an_erased_lead_is_never_contacted_again_and_its_consent_is_kept() {
         .unwrap();
     assert_eq!(again.status(), 404);
 }
+
+#[tokio::test]
+async fn bad_query_parameters_are_named() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    for (path, field) in [
+        ("/api/v1/compliance/dnc?format=xml", "format"),
+        (
+            "/api/v1/compliance/dnc?include_lifted=maybe",
+            "include_lifted",
+        ),
+        ("/api/v1/compliance/reviews?state=pending", "state"),
+        (
+            "/api/v1/compliance/dnc-registry?taken_at=2026-03-01",
+            "taken_at",
+        ),
+    ] {
+        let res = if path.contains("registry") {
+            app.client
+                .put(format!("{}{path}", app.base))
+                .bearer_auth(&org.key)
+                .body("2125550199")
+                .send()
+                .await
+                .unwrap()
+        } else {
+            app.get(&org, path).send().await.unwrap()
+        };
+        assert_eq!(res.status(), 400, "{path}");
+        assert_eq!(fields(&problem(res).await), [field], "{path}");
+    }
+}

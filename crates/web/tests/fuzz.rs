@@ -346,3 +346,121 @@ async fn random_input_to_sign_in_and_settings_never_breaks_the_server() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_input_to_compliance_never_breaks_the_server() {
+    let app = spawn_app().await;
+    let org = app.org("Acme").await;
+    let mut rng = fastrand::Rng::with_seed(0xc0_11_5e_17);
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for i in 0..1500 {
+        let (res, html) = match i % 6 {
+            // The dry run, a valid body mutated.
+            0 => {
+                let base = json!({ "to": "3125550142", "purpose": "marketing", "channel": "sms",
+                                   "at": "2026-03-04T18:00:00Z" });
+                let body = mutate(&mut rng, base);
+                (
+                    app.post(&org, "/api/v1/compliance/check", &body)
+                        .send()
+                        .await
+                        .unwrap(),
+                    false,
+                )
+            }
+            // A do-not-call CSV, mangled.
+            1 => {
+                let mut bytes = b"name,address\nJoe,312-555-0100\nBo,bo@example.com\n".to_vec();
+                mangle_bytes(&mut rng, &mut bytes);
+                (
+                    app.client
+                        .post(format!("{}/api/v1/compliance/dnc/import", app.base))
+                        .bearer_auth(&org.key)
+                        .header("content-type", "text/csv")
+                        .body(bytes)
+                        .send()
+                        .await
+                        .unwrap(),
+                    false,
+                )
+            }
+            // A registry file, mangled, with a random snapshot time.
+            2 => {
+                let mut bytes = b"2125550199\n3125550100\n".to_vec();
+                mangle_bytes(&mut rng, &mut bytes);
+                let taken = url_encode(&random_string(&mut rng));
+                (
+                    app.client
+                        .put(format!(
+                            "{}/api/v1/compliance/dnc-registry?taken_at={taken}",
+                            app.base
+                        ))
+                        .bearer_auth(&org.key)
+                        .body(bytes)
+                        .send()
+                        .await
+                        .unwrap(),
+                    false,
+                )
+            }
+            // Addresses for the list, and review resolutions on random ids.
+            3 => {
+                let body = json!({ "address": random_value(&mut rng, 0) });
+                let path = if rng.bool() {
+                    "/api/v1/compliance/dnc".to_owned()
+                } else {
+                    format!(
+                        "/api/v1/compliance/reviews/{}",
+                        url_encode(&random_string(&mut rng))
+                    )
+                };
+                (app.post(&org, &path, &body).send().await.unwrap(), false)
+            }
+            // Query strings.
+            4 => {
+                let path = ["/api/v1/compliance/dnc", "/api/v1/compliance/reviews"][rng.usize(..2)];
+                let mut query = String::new();
+                for _ in 0..rng.usize(0..3) {
+                    let key = ["format", "include_lifted", "state", "x"][rng.usize(..4)];
+                    query.push_str(&format!("{key}={}&", url_encode(&random_string(&mut rng))));
+                }
+                (
+                    app.get(&org, &format!("{path}?{query}"))
+                        .send()
+                        .await
+                        .unwrap(),
+                    false,
+                )
+            }
+            // Unsubscribe tokens: random, unauthenticated, both methods.
+            _ => {
+                let token = url_encode(&random_string(&mut rng));
+                let url = format!("{}/u/{token}", app.base);
+                let req = if rng.bool() {
+                    app.client.post(url)
+                } else {
+                    app.client.get(url)
+                };
+                (req.send().await.unwrap(), true)
+            }
+        };
+        let status = res.status().as_u16();
+        *statuses.entry(status).or_default() += 1;
+        assert!(
+            status < 500,
+            "request {i} got {status}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        if status >= 400 && !html {
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/problem+json",
+                "request {i}"
+            );
+        }
+    }
+    assert!(
+        statuses.keys().any(|s| *s < 300) && statuses.keys().any(|s| *s >= 400),
+        "{statuses:?}"
+    );
+}

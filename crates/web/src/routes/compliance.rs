@@ -345,13 +345,13 @@ pub async fn reviews(
     key: Auth<scope::LeadsRead>,
     ApiQuery(q): ApiQuery<ReviewQuery>,
 ) -> ApiResult<Json<Vec<Review>>> {
-    let filter =
-        match q.state.as_deref().unwrap_or("open") {
-            "all" => None,
-            other => Some(ReviewState::parse(other).ok_or_else(|| {
-                ApiError::field("state", "one of open, confirmed, dismissed, all")
-            })?),
-        };
+    let filter = match q.state.as_deref().unwrap_or("open") {
+        "all" => None,
+        other => Some(
+            ReviewState::parse(other)
+                .ok_or_else(|| query_error("state", "one of open, confirmed, dismissed, all"))?,
+        ),
+    };
     Ok(Json(
         state.engine.store.list_reviews(key.tenant, filter).await?,
     ))
@@ -424,7 +424,7 @@ pub struct DncQuery {
     get, path = "/api/v1/compliance/dnc", tag = "compliance", params(DncQuery),
     responses(
         (status = 200, description = "The list", body = Vec<SuppressionEntry>),
-        (status = 400, description = "An unknown format", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown format, or include_lifted not true or false", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = ["settings:read"]), ("session" = []))
 )]
@@ -437,12 +437,12 @@ pub async fn dnc_list(
     let csv = match q.format.as_deref().unwrap_or("json") {
         "json" => false,
         "csv" => true,
-        _ => return Err(ApiError::field("format", "one of json, csv")),
+        _ => return Err(query_error("format", "one of json, csv")),
     };
     let include_lifted = match q.include_lifted.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
-        Some(_) => return Err(ApiError::field("include_lifted", "true or false")),
+        Some(_) => return Err(query_error("include_lifted", "true or false")),
     };
     let entries = state
         .engine
@@ -497,6 +497,16 @@ pub async fn dnc_list(
         body,
     )
         .into_response())
+}
+
+/// A query parameter with a value it cannot have: 400 naming it, like the query extractor.
+fn query_error(field: &str, message: &str) -> ApiError {
+    let mut e = ApiError::bad_request(format!("query parameter {field}: {message}"));
+    e.errors.push(FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    });
+    e
 }
 
 fn csv_writer() -> csv::Writer<Vec<u8>> {
