@@ -149,6 +149,73 @@ async fn a_full_session_logs_no_personal_data_or_secrets() {
             .unwrap();
     }
 
+    // Compliance: a dry run, a free-text opt-out, the do-not-call list in and out, a registry
+    // snapshot, a one-click unsubscribe, an erasure.
+    app.post(
+        &org,
+        "/api/v1/compliance/check",
+        &json!({ "to": "(646) 555-0123", "purpose": "marketing" }),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.post(
+        &org,
+        "/api/v1/sandbox/inbound",
+        &json!({ "from": "2125550187", "body": "Wilhelmina says please stop texting me" }),
+    )
+    .send()
+    .await
+    .unwrap();
+    app.client
+        .post(format!("{}/api/v1/compliance/dnc/import", app.base))
+        .bearer_auth(&org.key)
+        .header("content-type", "text/csv")
+        .body("address\nxavier.dnc@example.net\n(718) 555-0144\n")
+        .send()
+        .await
+        .unwrap();
+    app.get(&org, "/api/v1/compliance/dnc?format=csv")
+        .send()
+        .await
+        .unwrap();
+    app.client
+        .put(format!(
+            "{}/api/v1/compliance/dnc-registry?taken_at=2026-03-01T00:00:00Z",
+            app.base
+        ))
+        .bearer_auth(&org.key)
+        .body("9175550166\n")
+        .send()
+        .await
+        .unwrap();
+    let link = app
+        .engine
+        .config
+        .links
+        .as_ref()
+        .unwrap()
+        .unsubscribe_url(org.id, domain::MessageId::new());
+    app.client.post(&link).send().await.unwrap();
+    let zelda: serde_json::Value = app
+        .get(&org, "/api/v1/leads?phone=4155552671")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let zelda = zelda["data"][0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/leads/{zelda}", app.base))
+        .bearer_auth(&org.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token = link.rsplit('/').next().unwrap().to_owned();
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("webhook refused"),
@@ -182,6 +249,14 @@ async fn a_full_session_logs_no_personal_data_or_secrets() {
         "2125550187",
         "212-555-0187",
         "yorick.v@example.org",
+        "6465550123",
+        "555-0123",
+        "Wilhelmina",
+        "xavier.dnc",
+        "7185550144",
+        "555-0144",
+        "9175550166",
+        &token,
     ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }
