@@ -33,6 +33,7 @@ const SECRETS: &[&str] = &[
     "198.51.100.77",
     "first-do-not-leak",
     "second-do-not-leak",
+    "xavier.dnc",
 ];
 
 fn t0() -> Timestamp {
@@ -192,6 +193,21 @@ async fn personal_data_is_sealed_on_disk() {
         )
         .await
         .expect("rotate");
+    // The do-not-call list: an address no lead has, kept sealed.
+    store
+        .suppress(
+            tenant,
+            store::NewSuppression::each(
+                &[domain::Address::Email(
+                    domain::Email::parse("xavier.dnc@example.net").expect("email"),
+                )],
+                "dnc",
+                "csv",
+            ),
+            t0(),
+        )
+        .await
+        .expect("suppress");
     // Sanity: the rows are there and open again.
     let zelda = store
         .get_lead(tenant, lead_ids[0])

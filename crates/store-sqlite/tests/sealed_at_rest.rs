@@ -176,6 +176,21 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         )
         .await
         .unwrap();
+    // The do-not-call list: an address no lead has, kept sealed.
+    store
+        .suppress(
+            tenant,
+            store::NewSuppression::each(
+                &[domain::Address::Email(
+                    domain::Email::parse("xavier.dnc@example.net").unwrap(),
+                )],
+                "dnc",
+                "csv",
+            ),
+            now,
+        )
+        .await
+        .unwrap();
 
     let mut bytes = std::fs::read(&path).unwrap();
     let wal = dir.path().join("leadline.db-wal");
@@ -201,6 +216,7 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         "SG.do-not-leak",
         "first-do-not-leak",
         "second-do-not-leak",
+        "xavier.dnc",
     ] {
         assert!(
             !contains(&bytes, secret),
