@@ -476,7 +476,7 @@ pub async fn dnc_list(
         .map_err(|e| ApiError::internal(&e))?;
     for e in &entries {
         out.write_record([
-            e.address.as_deref().unwrap_or(""),
+            spreadsheet_safe(e.address.as_deref().unwrap_or("")).as_ref(),
             e.channel.as_str(),
             &e.reason,
             &e.source,
@@ -497,6 +497,19 @@ pub async fn dnc_list(
         body,
     )
         .into_response())
+}
+
+/// A cell that a spreadsheet will not run as a formula: a value starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP, CSV injection), except an E.164
+/// number (`+` and digits only), which no spreadsheet can run. The import strips the `'`.
+fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
+    let phone =
+        value.len() > 1 && value.starts_with('+') && value[1..].bytes().all(|b| b.is_ascii_digit());
+    if !phone && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
 }
 
 /// A query parameter with a value it cannot have: 400 naming it, like the query extractor.
@@ -608,6 +621,8 @@ fn parse_dnc_csv(bytes: &[u8], region: &str) -> ApiResult<Vec<Address>> {
             continue;
         }
         let value = record.get(column).unwrap_or("").trim();
+        // An export's spreadsheet-safe quote.
+        let value = value.strip_prefix('\'').unwrap_or(value);
         if value.is_empty() {
             continue;
         }
@@ -900,4 +915,24 @@ pub async fn consent(
     Ok(Json(
         events.into_iter().map(ConsentEventView::from).collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_cells_never_start_a_formula() {
+        assert_eq!(spreadsheet_safe("+13125550100"), "+13125550100");
+        assert_eq!(spreadsheet_safe("jane@example.com"), "jane@example.com");
+        assert_eq!(spreadsheet_safe("=cmd@example.com"), "'=cmd@example.com");
+        assert_eq!(spreadsheet_safe("-x@example.com"), "'-x@example.com");
+        assert_eq!(spreadsheet_safe("@x"), "'@x");
+        assert_eq!(spreadsheet_safe("+x@example.com"), "'+x@example.com");
+        assert_eq!(spreadsheet_safe(""), "");
+        // What the export quotes, the import reads back.
+        let parsed = parse_dnc_csv(b"address\n'=cmd@example.com\n", "US").unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].as_str(), "=cmd@example.com");
+    }
 }
