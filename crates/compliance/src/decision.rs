@@ -453,6 +453,7 @@ fn exempt(ctx: &Context<'_>, mut checked: Vec<Reason>) -> Decision {
                 "answers the person's own opt-out within five minutes: quiet hours do not apply",
             )
         }
+        // `None` never reaches here (`decide` checks the exemption first).
         Exemption::AccountEmail | Exemption::None => (
             rules::ACCOUNT_EMAIL,
             "an email about the person's own account: quiet hours do not apply",

@@ -24,14 +24,15 @@ use store::{ComplianceSettings, DbError};
 use crate::Engine;
 use crate::dispatch::Outgoing;
 
-/// The consent event source of a re-subscription by text (START, UNSTOP, YES).
-pub const OPT_IN_SOURCE: &str = "inbound_sms";
+/// The consent event source of the person's own text: an opt-out, or a re-subscription (START,
+/// UNSTOP, YES).
+pub const REPLY_SOURCE: &str = "inbound_sms";
 
 /// The consent event source of a dismissed review: the free text was not an opt-out after all.
 pub const REVIEW_SOURCE: &str = "compliance_review";
 
 /// Grants that restore what the person had before, rather than bring new written evidence.
-const RESTORING: &[&str] = &[OPT_IN_SOURCE, REVIEW_SOURCE];
+const RESTORING: &[&str] = &[REPLY_SOURCE, REVIEW_SOURCE];
 
 /// The longest window facts are read over: the state caps' 24 hours, or an organisation cap's.
 const STATE_CAP_WINDOW: SignedDuration = SignedDuration::from_hours(24);
@@ -181,7 +182,10 @@ impl Engine {
             Some(lead) => Some(lead.clone()),
             None => self.store.find_lead_by_address(out.tenant, &out.to).await?,
         };
-        let org = self.store.get_tenant(out.tenant.id()).await?;
+        let org = match &out.organisation {
+            Some(org) => Some(org.clone()),
+            None => self.store.get_tenant(out.tenant.id()).await?,
+        };
         let policy = org
             .as_ref()
             .map(|o| policy(&o.settings.compliance))
@@ -255,18 +259,10 @@ impl Engine {
             zip: lead.as_ref().and_then(|l| l.zip.as_deref()),
             address: lead.as_ref().and_then(|l| l.address.as_deref()),
         });
-        let decision = decide(&Context {
-            now,
-            channel: out.to.channel(),
-            purpose: out.purpose,
-            to: out.to.as_str(),
-            location: &location,
-            exemption: out.exemption,
-            recipient: &recipient,
-            policy: &policy,
-        });
-        Ok(Assessment {
-            decision,
+        let mut assessment = Assessment {
+            decision: Decision::Block {
+                reasons: Vec::new(),
+            },
             location,
             recipient,
             policy,
@@ -280,6 +276,32 @@ impl Engine {
                 .as_ref()
                 .and_then(|o| o.settings.compliance.postal_address.clone())
                 .filter(|a| !a.trim().is_empty()),
+        };
+        assessment.decision = assessment.decide(&out.to, out.purpose, out.exemption, now);
+        Ok(assessment)
+    }
+}
+
+impl Assessment {
+    /// `decide` again on the same facts: the same recipient (`to` is the address the facts were
+    /// read for), another purpose, exemption or instant. The lead view asks this for each
+    /// purpose rather than reading the store three times.
+    pub fn decide(
+        &self,
+        to: &Address,
+        purpose: Purpose,
+        exemption: compliance::Exemption,
+        now: Timestamp,
+    ) -> Decision {
+        decide(&Context {
+            now,
+            channel: to.channel(),
+            purpose,
+            to: to.as_str(),
+            location: &self.location,
+            exemption,
+            recipient: &self.recipient,
+            policy: &self.policy,
         })
     }
 }
@@ -403,7 +425,7 @@ mod tests {
         );
         let start = event(
             ConsentKind::Granted,
-            OPT_IN_SOURCE,
+            REPLY_SOURCE,
             "Opt-in reply: START",
             &Purpose::ALL,
             300,

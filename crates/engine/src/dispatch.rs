@@ -39,6 +39,9 @@ pub struct Outgoing {
     pub intake_at: Option<Timestamp>,
     /// For the opt-out confirmation: when the opt-out it answers arrived.
     pub answering: Option<Timestamp>,
+    /// The organisation, when the caller has read it already (its rules, brand and postal
+    /// address); otherwise `assess` reads it.
+    pub organisation: Option<store::TenantRecord>,
 }
 
 /// What became of it.
@@ -61,11 +64,6 @@ pub enum Dispatched {
 }
 
 impl Engine {
-    /// Asks compliance about `out` at this instant, without sending or recording anything.
-    pub async fn decide_for(&self, out: &Outgoing) -> Result<Decision, store::DbError> {
-        Ok(self.assess(out).await?.decision)
-    }
-
     /// Sends `out` if the rules allow it now.
     #[tracing::instrument(skip_all, fields(tenant = %out.tenant.id(), to = %out.to.masked(), purpose = out.purpose.as_str()))]
     pub async fn dispatch(

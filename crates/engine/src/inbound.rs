@@ -18,7 +18,7 @@ use store::{
     ActorKind, NewConsentEvent, NewInbound, NewReview, NewSuppression, Review, ReviewState,
 };
 
-use crate::assess::{OPT_IN_SOURCE, REVIEW_SOURCE};
+use crate::assess::{REPLY_SOURCE, REVIEW_SOURCE};
 
 use crate::audit::Change;
 use crate::jobs::{Job, KeywordReply, ReplyKind};
@@ -209,7 +209,7 @@ impl Engine {
                 tenant,
                 lead.id,
                 ConsentKind::Revoked,
-                OPT_IN_SOURCE,
+                REPLY_SOURCE,
                 format!("Opt-out reply: {}", inbound.body.trim()),
                 now,
             )
@@ -264,7 +264,7 @@ impl Engine {
             self.restore_consent(
                 tenant,
                 lead.id,
-                OPT_IN_SOURCE,
+                REPLY_SOURCE,
                 format!("Opt-in reply: {}", inbound.body.trim()),
                 now,
             )

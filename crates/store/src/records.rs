@@ -357,10 +357,3 @@ pub struct NewConsentEvent {
     pub evidence: ConsentEvidence,
     pub recorded_at: Timestamp,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SuppressionRecord {
-    pub channel: Option<Channel>,
-    pub reason: String,
-    pub created_at: Timestamp,
-}

@@ -69,6 +69,7 @@ impl Job for FirstResponse {
             dedupe_key: Some(format!("first_response:{}", lead.id)),
             intake_at: Some(lead.created_at),
             answering: None,
+            organisation: Some(org),
             lead: Some(lead),
         };
         match engine.dispatch(out, Some(info)).await? {

@@ -111,6 +111,7 @@ impl Job for KeywordReply {
             dedupe_key: Some(format!("{key}:{}", self.inbound_id)),
             intake_at: None,
             answering,
+            organisation: Some(org),
         };
         match engine.dispatch(out, Some(info)).await? {
             Dispatched::Deferred { until, .. } => Ok(Outcome::Defer(until)),

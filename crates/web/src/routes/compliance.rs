@@ -130,8 +130,14 @@ fn verdict(decision: &Decision) -> (&'static str, Option<Timestamp>, Vec<ReasonV
     }
 }
 
-fn outgoing(tenant: domain::Tenant, to: Address, purpose: Purpose) -> Outgoing {
+fn outgoing(
+    tenant: domain::Tenant,
+    organisation: store::TenantRecord,
+    to: Address,
+    purpose: Purpose,
+) -> Outgoing {
     Outgoing {
+        organisation: Some(organisation),
         tenant,
         lead: None,
         to,
@@ -161,8 +167,8 @@ pub async fn check(
     key: Auth<scope::LeadsRead>,
     ApiJson { value: req, .. }: ApiJson<CheckRequest>,
 ) -> ApiResult<Json<CheckResult>> {
-    let region = state.settings(key.tenant).await?.default_region;
-    let Some(to) = parse_address(&req.to, &region) else {
+    let org = organisation(&state, key.tenant).await?;
+    let Some(to) = parse_address(&req.to, &org.settings.default_region) else {
         return Err(ApiError::field(
             "to",
             "not a phone number or an email address",
@@ -183,7 +189,7 @@ pub async fn check(
     let at = req.at.unwrap_or_else(|| state.engine.clock.now());
     let assessment = state
         .engine
-        .assess_at(&outgoing(key.tenant, to, req.purpose), at)
+        .assess_at(&outgoing(key.tenant, org, to, req.purpose), at)
         .await?;
     let (decision, until, reasons) = verdict(&assessment.decision);
     Ok(Json(CheckResult {
@@ -266,15 +272,23 @@ pub async fn lead(
         .into_iter()
         .chain(lead.email.clone().map(Address::Email))
         .collect();
+    let org = organisation(&state, key.tenant).await?;
     let now = state.engine.clock.now();
     let mut next_send = Vec::new();
     let mut first: Option<Assessment> = None;
     for address in addresses {
+        // The facts once per address; the decision for each purpose from them.
+        let mut out = outgoing(
+            key.tenant,
+            org.clone(),
+            address.clone(),
+            Purpose::Transactional,
+        );
+        out.lead = Some(lead.clone());
+        let assessment = state.engine.assess_at(&out, now).await?;
         for purpose in Purpose::ALL {
-            let mut out = outgoing(key.tenant, address.clone(), purpose);
-            out.lead = Some(lead.clone());
-            let assessment = state.engine.assess_at(&out, now).await?;
-            let (decision, until, reasons) = verdict(&assessment.decision);
+            let decided = assessment.decide(&address, purpose, Exemption::None, now);
+            let (decision, until, reasons) = verdict(&decided);
             next_send.push(NextSend {
                 channel: address.channel(),
                 purpose,
@@ -285,8 +299,8 @@ pub async fn lead(
                 },
                 reasons,
             });
-            first.get_or_insert(assessment);
         }
+        first.get_or_insert(assessment);
     }
     let (consent, suppression, location) = match &first {
         Some(a) => (
@@ -510,6 +524,16 @@ fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(value)
     }
+}
+
+/// The caller's organisation (its region, rules and brand), read once per request.
+async fn organisation(state: &AppState, tenant: domain::Tenant) -> ApiResult<store::TenantRecord> {
+    state
+        .engine
+        .store
+        .get_tenant(tenant.id())
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// A query parameter with a value it cannot have: 400 naming it, like the query extractor.
