@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::{
     Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, Email, JobId, Lead, LeadId,
-    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, Tenant, TenantId, Timestamp,
+    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, SourceId, Tenant, TenantId, Timestamp,
     UserId,
 };
 use sqlx::PgConnection;
@@ -18,7 +18,7 @@ use store::codec::{
     self, ApiKeyRow, ConsentRow, JobRow, LeadRow, MessageRow, TenantRow, address_index, us,
 };
 use store::{
-    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, ClaimedJob, DbError, DbResult,
+    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, DeliveryUpdate, ClaimedJob, DbError, DbResult,
     IntakeOutcome, IntakeRequest, JobRecord, JobState, JobWaker, LeadQuery, Lease, Membership,
     MessageQuery, NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOneTimeToken,
     NewOutbound, NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, OutboundResult,
@@ -728,8 +728,9 @@ impl Store for PostgresStore {
         // round trip, one transaction).
         macro_rules! finish {
             () => {
-                "UPDATE messages SET status = $1, provider = $2, \
-                 provider_message_id = COALESCE($3, provider_message_id), error = $4, \
+                "UPDATE messages SET status = CASE WHEN status = 'sending' THEN $1 ELSE status END, \
+                 provider = $2, provider_message_id = COALESCE($3, provider_message_id), \
+                 error = CASE WHEN status = 'sending' THEN $4 ELSE error END, \
                  provider_called_at = COALESCE($5, provider_called_at), updated_at = $6 \
                  WHERE tenant_id = $7 AND id = $8"
             };
@@ -814,6 +815,91 @@ impl Store for PostgresStore {
             intake_at: None,
             provider_called_at: None,
         })
+    }
+
+    async fn find_message_by_provider_id(
+        &self,
+        tenant: Tenant,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> DbResult<Option<Message>> {
+        sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE tenant_id = $1 AND provider_message_id = $2 AND provider = $3 \
+             ORDER BY id LIMIT 1"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(provider_message_id)
+        .bind(provider)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    async fn record_delivery(
+        &self,
+        tenant: Tenant,
+        id: MessageId,
+        update: DeliveryUpdate,
+    ) -> DbResult<Option<(Message, bool)>> {
+        let Some(from) = update.replaces() else {
+            return Err(DbError::corrupt(format!(
+                "{} is not a delivery status",
+                update.status.as_str()
+            )));
+        };
+        let sql = format!(
+            "UPDATE messages SET status = $1, error = COALESCE($2, error), \
+             provider_message_id = COALESCE(provider_message_id, $3), updated_at = $4 \
+             WHERE tenant_id = $5 AND id = $6 AND direction = 'outbound' AND status IN {from}"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(update.status.as_str())
+            .bind(&update.error)
+            .bind(&update.provider_message_id)
+            .bind(us(update.at))
+            .bind(tenant.id().as_uuid())
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        let changed = done.rows_affected() > 0;
+        Ok(self
+            .get_message(tenant, id)
+            .await?
+            .filter(|m| m.direction == domain::Direction::Outbound)
+            .map(|m| (m, changed)))
+    }
+
+    async fn remember_event(
+        &self,
+        source: SourceId,
+        event_id: &str,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO webhook_events (source_id, event_id, received_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(source.as_uuid())
+        .bind(event_id)
+        .bind(us(at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_events(&self, before: Timestamp) -> DbResult<u64> {
+        let done = sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
+            .bind(us(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
     }
 
     async fn get_message(&self, tenant: Tenant, id: MessageId) -> DbResult<Option<Message>> {

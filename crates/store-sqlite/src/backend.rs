@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use domain::{
     Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, Email, JobId, Lead, LeadId,
-    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, Tenant, TenantId, Timestamp,
+    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, SourceId, Tenant, TenantId, Timestamp,
     UserId,
 };
 use sqlx::SqliteConnection;
@@ -11,7 +11,7 @@ use store::codec::{
     self, ApiKeyRow, ConsentRow, JobRow, LeadRow, MessageRow, TenantRow, address_index, us,
 };
 use store::{
-    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, ClaimedJob, DbError, DbResult,
+    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, DeliveryUpdate, ClaimedJob, DbError, DbResult,
     IntakeOutcome, IntakeRequest, JobRecord, JobState, LeadQuery, Lease, Membership, MessageQuery,
     NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOneTimeToken, NewOutbound,
     NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, OutboundResult, RefreshOutcome,
@@ -812,9 +812,10 @@ impl Store for SqliteStore {
             .write_as(two_writes, move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query(
-                        "UPDATE messages SET status = ?, provider = ?, provider_message_id = COALESCE(?, provider_message_id), \
-                         error = ?, provider_called_at = COALESCE(?, provider_called_at), updated_at = ? \
-                         WHERE tenant_id = ? AND id = ?",
+                        "UPDATE messages SET status = CASE WHEN status = 'sending' THEN ?1 ELSE status END, provider = ?2, \
+                         provider_message_id = COALESCE(?3, provider_message_id), \
+                         error = CASE WHEN status = 'sending' THEN ?4 ELSE error END, provider_called_at = COALESCE(?5, provider_called_at), updated_at = ?6 \
+                         WHERE tenant_id = ?7 AND id = ?8",
                     )
                     .bind(result.status.as_str())
                     .bind(&result.provider)
@@ -898,6 +899,112 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(record)
+    }
+
+    async fn find_message_by_provider_id(
+        &self,
+        tenant: Tenant,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> DbResult<Option<Message>> {
+        sqlx::query_as::<_, MessageRow>(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE tenant_id = ? AND provider_message_id = ? AND provider = ? \
+             ORDER BY id LIMIT 1"
+        ))
+        .bind(tenant.id().as_uuid())
+        .bind(provider_message_id)
+        .bind(provider)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    async fn record_delivery(
+        &self,
+        tenant: Tenant,
+        id: MessageId,
+        update: DeliveryUpdate,
+    ) -> DbResult<Option<(Message, bool)>> {
+        let Some(from) = update.replaces() else {
+            return Err(DbError::corrupt(format!(
+                "{} is not a delivery status",
+                update.status.as_str()
+            )));
+        };
+        let t = tenant.id().as_uuid();
+        let sql = format!(
+            "UPDATE messages SET status = ?, error = COALESCE(?, error), \
+             provider_message_id = COALESCE(provider_message_id, ?), updated_at = ? \
+             WHERE tenant_id = ? AND id = ? AND direction = 'outbound' AND status IN {from}"
+        );
+        let changed = self
+            .writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(update.status.as_str())
+                        .bind(&update.error)
+                        .bind(&update.provider_message_id)
+                        .bind(us(update.at))
+                        .bind(t)
+                        .bind(id.as_uuid())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await?;
+        Ok(self
+            .get_message(tenant, id)
+            .await?
+            .filter(|m| m.direction == domain::Direction::Outbound)
+            .map(|m| (m, changed)))
+    }
+
+    async fn remember_event(
+        &self,
+        source: SourceId,
+        event_id: &str,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let event_id = event_id.to_owned();
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "INSERT INTO webhook_events (source_id, event_id, received_at) VALUES (?, ?, ?) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(source.as_uuid())
+                    .bind(&event_id)
+                    .bind(us(at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
+    }
+
+    async fn purge_events(&self, before: Timestamp) -> DbResult<u64> {
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM webhook_events WHERE received_at < ?")
+                        .bind(us(before))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn get_message(&self, tenant: Tenant, id: MessageId) -> DbResult<Option<Message>> {

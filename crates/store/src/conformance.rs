@@ -19,9 +19,11 @@ use crate::*;
 
 mod compliance;
 mod identity;
+mod providers;
 mod sources;
 pub use compliance::*;
 pub use identity::*;
+pub use providers::*;
 pub use sources::*;
 
 /// Generates one `#[tokio::test]` per scenario. `$make` is an async fn returning
@@ -74,7 +76,10 @@ macro_rules! conformance_tests {
             registry_snapshots_replace_each_other_per_organisation,
             reviews_wait_open_and_resolve_once,
             cap_guards_hold_when_the_message_is_recorded,
-            erasure_keeps_consent_and_a_blind_suppression
+            erasure_keeps_consent_and_a_blind_suppression,
+            delivery_receipts_only_move_messages_forward,
+            inbound_messages_are_recorded_once_per_provider_id,
+            webhook_events_are_remembered_once_and_forgotten_later
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {

@@ -319,16 +319,45 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// that compliance blocked. A message with the same dedupe key is returned instead.
     async fn begin_outbound(&self, tenant: Tenant, message: NewOutbound)
     -> DbResult<BeginOutbound>;
-    /// Records what the provider said about an in-flight message.
+    /// Records what the provider said about an in-flight message. The provider's id and call
+    /// time are always kept; the status only replaces `sending` (a delivery receipt that came
+    /// first is not overwritten).
     async fn finish_outbound(
         &self,
         tenant: Tenant,
         id: MessageId,
         result: OutboundResult,
     ) -> DbResult<()>;
+    /// Records an inbound message. One the provider delivered before (same provider and
+    /// provider message id) is not recorded again: `Conflict`.
     async fn record_inbound(&self, tenant: Tenant, message: NewInbound) -> DbResult<Message>;
+    /// A message by the provider's id of it.
+    async fn find_message_by_provider_id(
+        &self,
+        tenant: Tenant,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> DbResult<Option<Message>>;
+    /// Moves an outbound message's delivery status forward (`sending` -> `sent` -> a final
+    /// status; a final status is never replaced, a late `sent` never moves it back). Returns the
+    /// message as it now is, and whether this update changed it; `None` if there is no such
+    /// outbound message.
+    async fn record_delivery(
+        &self,
+        tenant: Tenant,
+        id: MessageId,
+        update: DeliveryUpdate,
+    ) -> DbResult<Option<(Message, bool)>>;
     async fn get_message(&self, tenant: Tenant, id: MessageId) -> DbResult<Option<Message>>;
     async fn list_messages(&self, tenant: Tenant, query: &MessageQuery) -> DbResult<Vec<Message>>;
+
+    // ---- webhook replay defence ----------------------------------------------------------
+
+    /// Remembers that a source delivered an event id; `false` if it was remembered before.
+    async fn remember_event(&self, source: SourceId, event_id: &str, at: Timestamp)
+    -> DbResult<bool>;
+    /// Forgets event ids received before `before`; returns how many.
+    async fn purge_events(&self, before: Timestamp) -> DbResult<u64>;
 
     // ---- suppression ---------------------------------------------------------------------
 

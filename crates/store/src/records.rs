@@ -325,6 +325,32 @@ pub struct OutboundResult {
     pub audit: Option<crate::NewAuditEntry>,
 }
 
+/// A delivery receipt: what the provider says became of a message.
+#[derive(Debug, Clone)]
+pub struct DeliveryUpdate {
+    /// `Sent`, `Delivered`, `Undelivered` or `Failed`.
+    pub status: MessageStatus,
+    /// The provider's error code, for the last two.
+    pub error: Option<String>,
+    /// Kept when the message has none yet (a receipt that beat the send's own answer).
+    pub provider_message_id: Option<String>,
+    pub at: Timestamp,
+}
+
+impl DeliveryUpdate {
+    /// The statuses this update may replace, as an SQL list: a receipt moves a message
+    /// forward only. `None` for a status that is not a delivery status.
+    pub fn replaces(&self) -> Option<&'static str> {
+        match self.status {
+            MessageStatus::Sent => Some("('sending')"),
+            MessageStatus::Delivered | MessageStatus::Undelivered | MessageStatus::Failed => {
+                Some("('sending', 'sent')")
+            }
+            MessageStatus::Sending | MessageStatus::Blocked | MessageStatus::Received => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewInbound {
     pub id: MessageId,

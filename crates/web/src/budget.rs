@@ -124,7 +124,8 @@ const PURGE_EVERY: u32 = 300;
 
 /// Flushes `counters` every second until `shutdown`, and every five minutes purges the shared
 /// rate-limit windows (budgets, sign-in limits) that have ended, so keys never seen again do not
-/// accumulate. Every instance purges; the deletes are idempotent.
+/// accumulate, and webhook event ids older than [`crate::routes::hooks::REMEMBER_EVENTS`].
+/// Every instance purges; the deletes are idempotent.
 pub async fn run_flusher(
     counters: Arc<BudgetCounters>,
     store: Arc<dyn store::Store>,
@@ -144,6 +145,10 @@ pub async fn run_flusher(
                         Ok(n) if n > 0 => tracing::debug!(purged = n, "ended rate-limit windows purged"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "purging rate-limit windows"),
+                    }
+                    let forget = clock.wall_now() - crate::routes::hooks::REMEMBER_EVENTS;
+                    if let Err(e) = store.purge_events(forget).await {
+                        tracing::warn!(error = %e, "purging remembered webhook events");
                     }
                 }
             }

@@ -24,6 +24,10 @@ use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{MAX_BODY, parse_json};
 use crate::routes::leads::{ConsentInput, CreateLead, validate};
 
+/// How long a webhook event id is remembered for replay defence: longer than any provider
+/// retries a delivery (SendGrid: 72 hours; Meta and GoHighLevel: less).
+pub const REMEMBER_EVENTS: SignedDuration = SignedDuration::from_hours(7 * 24);
+
 /// Browser submissions per visitor address per source in [`BROWSER_WINDOW`].
 const BROWSER_SUBMISSIONS: i64 = 20;
 const BROWSER_WINDOW: SignedDuration = SignedDuration::from_mins(10);
