@@ -14,6 +14,7 @@ use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
 use store::{ActorKind, BeginOutbound, CapCount, CapGuard, NewOutbound, OutboundResult};
 
 use crate::Engine;
+use crate::integrations::Route;
 use crate::audit::Change;
 use crate::jobs::{JobError, JobInfo};
 use crate::metrics as m;
@@ -108,6 +109,14 @@ impl Engine {
             }
         };
 
+        let route = self.route(out.tenant).await?;
+        let sender = match out.to.channel() {
+            Channel::Sms => route.sms.sender(),
+            Channel::Email => route.email.sender(),
+        };
+        if let Some(from) = sender {
+            out.from = from;
+        }
         let id = MessageId::new();
         let mut headers = Vec::new();
         match out.to.channel() {
@@ -172,21 +181,24 @@ impl Engine {
             }
             BeginOutbound::Existing(m) if m.status == MessageStatus::Sending => {
                 // In flight before: a crash or a timeout came between the record and the answer.
-                match self.find_sent(&m).await {
+                match find_sent(&route, &m).await {
                     Ok(Some(receipt)) => {
                         tracing::info!(message = %m.id, "in-flight message was sent before; recorded, not resent");
-                        self.record_sent(out.tenant, &m, &receipt, None).await?;
+                        self.record_sent(out.tenant, &route, &m, &receipt, None)
+                            .await?;
                         return Ok(Dispatched::AlreadyHandled(m.id));
                     }
                     Ok(None) => m,
-                    Err(e) => return Err(self.provider_failure(out.tenant, &m, e, job).await),
+                    Err(e) => {
+                        return Err(self.provider_failure(out.tenant, &route, &m, e, job).await);
+                    }
                 }
             }
             BeginOutbound::Existing(m) => return Ok(Dispatched::AlreadyHandled(m.id)),
         };
 
         let called_at = self.clock.now();
-        let sent = self.call_provider(&permit, &message, headers).await;
+        let sent = call_provider(&route, &permit, &message, headers).await;
         match sent {
             Ok(receipt) => {
                 if let Some(intake_at) = message.intake_at {
@@ -194,7 +206,7 @@ impl Engine {
                     metrics::histogram!(m::INTAKE_TO_PROVIDER).record(latency);
                 }
                 metrics::counter!(m::MESSAGES, "outcome" => "sent").increment(1);
-                self.record_sent(out.tenant, &message, &receipt, Some(called_at))
+                self.record_sent(out.tenant, &route, &message, &receipt, Some(called_at))
                     .await?;
                 let mut message = message;
                 message.status = receipt.status;
@@ -208,10 +220,10 @@ impl Engine {
                 message: _,
                 suppress,
             }) => {
-                metrics::counter!(m::PROVIDER_ERRORS, "provider" => self.provider_name(message.channel), "kind" => "permanent").increment(1);
+                let provider = provider_name(&route, message.channel);
+                metrics::counter!(m::PROVIDER_ERRORS, "provider" => provider, "kind" => "permanent").increment(1);
                 tracing::warn!(message = %message.id, %code, "provider refused the message for good");
                 if suppress {
-                    let provider = self.provider_name(message.channel);
                     self.suppress_for_provider(
                         out.tenant,
                         &out.to,
@@ -224,18 +236,21 @@ impl Engine {
                         other => JobError::permanent(other),
                     })?;
                 }
-                self.record_failed(out.tenant, &message, &code, Some(called_at))
+                self.record_failed(out.tenant, provider, &message, &code, Some(called_at))
                     .await?;
                 Ok(Dispatched::Failed { code })
             }
             Err(ProviderError::PermitMismatch) => {
                 // A bug upstream, caught by the provider's own check: never retried.
                 tracing::error!(message = %message.id, "permit does not cover the message; not sent");
-                self.record_failed(out.tenant, &message, "permit_mismatch", None)
+                let provider = provider_name(&route, message.channel);
+                self.record_failed(out.tenant, provider, &message, "permit_mismatch", None)
                     .await?;
                 Err(JobError::permanent(ProviderError::PermitMismatch))
             }
-            Err(e) => Err(self.provider_failure(out.tenant, &message, e, job).await),
+            Err(e) => Err(self
+                .provider_failure(out.tenant, &route, &message, e, job)
+                .await),
         }
     }
 
@@ -265,61 +280,10 @@ impl Engine {
         }
     }
 
-    fn provider_name(&self, channel: Channel) -> &'static str {
-        match channel {
-            Channel::Sms => self.sms.name(),
-            Channel::Email => self.email.name(),
-        }
-    }
-
-    async fn call_provider(
-        &self,
-        permit: &SendPermit,
-        message: &Message,
-        headers: Vec<(String, String)>,
-    ) -> Result<Receipt, ProviderError> {
-        match message.channel {
-            Channel::Sms => {
-                let sms = OutboundSms {
-                    message_id: message.id,
-                    from: message.from.clone(),
-                    to: message.to.clone(),
-                    body: message.body.clone(),
-                };
-                self.sms.send_sms(permit, &sms).await
-            }
-            Channel::Email => {
-                let email = OutboundEmail {
-                    message_id: message.id,
-                    from: message.from.clone(),
-                    to: message.to.clone(),
-                    subject: message.subject.clone().unwrap_or_default(),
-                    text: message.body.clone(),
-                    headers,
-                };
-                self.email.send_email(permit, &email).await
-            }
-        }
-    }
-
-    async fn find_sent(&self, message: &Message) -> Result<Option<Receipt>, ProviderError> {
-        match message.channel {
-            Channel::Sms => {
-                self.sms
-                    .find_sent(message.id, &message.to, message.created_at)
-                    .await
-            }
-            Channel::Email => {
-                self.email
-                    .find_sent(message.id, &message.to, message.created_at)
-                    .await
-            }
-        }
-    }
-
     async fn record_sent(
         &self,
         tenant: Tenant,
+        route: &Route,
         message: &Message,
         receipt: &Receipt,
         called_at: Option<Timestamp>,
@@ -330,7 +294,7 @@ impl Engine {
                 message.id,
                 OutboundResult {
                     status: receipt.status,
-                    provider: self.provider_name(message.channel).to_owned(),
+                    provider: provider_name(route, message.channel).to_owned(),
                     provider_message_id: Some(receipt.provider_message_id.clone()),
                     error: None,
                     provider_called_at: called_at,
@@ -343,7 +307,7 @@ impl Engine {
                             target: ("message", message.id.to_string()),
                             detail: serde_json::json!({
                                 "channel": message.channel,
-                                "provider": self.provider_name(message.channel),
+                                "provider": provider_name(route, message.channel),
                                 "status": receipt.status,
                             }),
                         },
@@ -356,6 +320,7 @@ impl Engine {
     async fn record_failed(
         &self,
         tenant: Tenant,
+        provider: &str,
         message: &Message,
         code: &str,
         called_at: Option<Timestamp>,
@@ -366,7 +331,7 @@ impl Engine {
                 message.id,
                 OutboundResult {
                     status: MessageStatus::Failed,
-                    provider: self.provider_name(message.channel).to_owned(),
+                    provider: provider.to_owned(),
                     provider_message_id: None,
                     error: Some(code.to_owned()),
                     provider_called_at: called_at,
@@ -386,22 +351,47 @@ impl Engine {
     }
 
     /// A provider error that retrying may cure. The message stays "sending" so the next attempt
-    /// reconciles before it sends; on the last attempt it is marked failed.
+    /// reconciles before it sends, with the error noted on it (`retrying:{code}`); on the last
+    /// attempt it is marked failed.
     async fn provider_failure(
         &self,
         tenant: Tenant,
+        route: &Route,
         message: &Message,
         error: ProviderError,
         job: Option<&JobInfo>,
     ) -> JobError {
-        metrics::counter!(m::PROVIDER_ERRORS, "provider" => self.provider_name(message.channel), "kind" => "transient").increment(1);
+        let provider = provider_name(route, message.channel);
+        metrics::counter!(m::PROVIDER_ERRORS, "provider" => provider, "kind" => "transient").increment(1);
         tracing::warn!(message = %message.id, code = error.code(), "provider call failed; will retry");
-        if job.is_none_or(JobInfo::is_last_attempt)
-            && let Err(e) = self
-                .record_failed(tenant, message, &format!("gave_up:{}", error.code()), None)
+        let noted = if job.is_none_or(JobInfo::is_last_attempt) {
+            self.record_failed(
+                tenant,
+                provider,
+                message,
+                &format!("gave_up:{}", error.code()),
+                None,
+            )
+            .await
+        } else {
+            self.store
+                .finish_outbound(
+                    tenant,
+                    message.id,
+                    OutboundResult {
+                        status: MessageStatus::Sending,
+                        provider: provider.to_owned(),
+                        provider_message_id: None,
+                        error: Some(format!("retrying:{}", error.code())),
+                        provider_called_at: None,
+                        at: self.clock.now(),
+                        audit: None,
+                    },
+                )
                 .await
-        {
-            tracing::error!(error = %e, message = %message.id, "could not mark an abandoned message failed");
+        };
+        if let Err(e) = noted {
+            tracing::error!(error = %e, message = %message.id, "could not note a provider failure on its message");
         }
         let retry_after = match &error {
             ProviderError::Transient { retry_after, .. } => *retry_after,
@@ -411,6 +401,67 @@ impl Engine {
             error: anyhow::Error::new(error),
             permanent: false,
             retry_after,
+        }
+    }
+}
+
+fn provider_name(route: &Route, channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => route.sms.name(),
+        Channel::Email => route.email.name(),
+    }
+}
+
+fn outbound_sms(message: &Message) -> OutboundSms {
+    OutboundSms {
+        message_id: message.id,
+        from: message.from.clone(),
+        to: message.to.clone(),
+        body: message.body.clone(),
+    }
+}
+
+fn outbound_email(message: &Message, headers: Vec<(String, String)>) -> OutboundEmail {
+    OutboundEmail {
+        message_id: message.id,
+        from: message.from.clone(),
+        to: message.to.clone(),
+        subject: message.subject.clone().unwrap_or_default(),
+        text: message.body.clone(),
+        headers,
+    }
+}
+
+async fn call_provider(
+    route: &Route,
+    permit: &SendPermit,
+    message: &Message,
+    headers: Vec<(String, String)>,
+) -> Result<Receipt, ProviderError> {
+    match message.channel {
+        Channel::Sms => route.sms.send_sms(permit, &outbound_sms(message)).await,
+        Channel::Email => {
+            route
+                .email
+                .send_email(permit, &outbound_email(message, headers))
+                .await
+        }
+    }
+}
+
+async fn find_sent(route: &Route, message: &Message) -> Result<Option<Receipt>, ProviderError> {
+    match message.channel {
+        Channel::Sms => {
+            route
+                .sms
+                .find_sent(&outbound_sms(message), message.created_at)
+                .await
+        }
+        Channel::Email => {
+            route
+                .email
+                .find_sent(&outbound_email(message, Vec::new()), message.created_at)
+                .await
         }
     }
 }

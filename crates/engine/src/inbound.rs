@@ -43,6 +43,20 @@ pub struct InboundOutcome {
     pub keyword: Option<Keyword>,
     /// The phrase rule, when the message read as a free-text opt-out.
     pub revocation: Option<&'static str>,
+    /// The provider delivered this message before: nothing was done again.
+    pub duplicate: bool,
+}
+
+impl InboundOutcome {
+    fn duplicate(message: Message) -> Self {
+        Self {
+            lead_id: message.lead_id,
+            message,
+            keyword: None,
+            revocation: None,
+            duplicate: true,
+        }
+    }
 }
 
 impl Engine {
@@ -53,11 +67,20 @@ impl Engine {
         inbound: Inbound,
     ) -> Result<InboundOutcome, EngineError> {
         let now = self.clock.now();
+        // A provider that delivers a message twice (a retried webhook) gets the first outcome.
+        if let Some(id) = &inbound.provider_message_id
+            && let Some(known) = self
+                .store
+                .find_message_by_provider_id(tenant, &inbound.provider, id)
+                .await?
+        {
+            return Ok(InboundOutcome::duplicate(known));
+        }
         let lead = self
             .store
             .find_lead_by_address(tenant, &inbound.from)
             .await?;
-        let message = self
+        let recorded = self
             .store
             .record_inbound(
                 tenant,
@@ -73,7 +96,20 @@ impl Engine {
                     received_at: now,
                 },
             )
-            .await?;
+            .await;
+        let message = match (recorded, &inbound.provider_message_id) {
+            (Ok(m), _) => m,
+            // The same delivery, recorded by another request in between.
+            (Err(store::DbError::Conflict(_)), Some(id)) => {
+                let known = self
+                    .store
+                    .find_message_by_provider_id(tenant, &inbound.provider, id)
+                    .await?
+                    .ok_or(EngineError::NotFound)?;
+                return Ok(InboundOutcome::duplicate(known));
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
         let keyword = match inbound.channel {
             Channel::Sms => classify(&inbound.body),
             Channel::Email => None,
@@ -160,6 +196,7 @@ impl Engine {
             lead_id: lead.map(|l| l.id),
             keyword,
             revocation: phrase,
+            duplicate: false,
         })
     }
 

@@ -19,10 +19,52 @@ impl Engine {
         idempotency: Option<IdempotencyClaim>,
         audit: AuditContext,
     ) -> Result<IntakeOutcome, EngineError> {
+        self.take(tenant, lead, idempotency, audit, None).await
+    }
+
+    /// A call the business did not answer: the caller becomes a lead (or touches the one they
+    /// are), and gets the missed-call text at once, once per call.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant.id()))]
+    pub async fn missed_call(
+        &self,
+        tenant: Tenant,
+        lead: NewLead,
+        call_sid: &str,
+        audit: AuditContext,
+    ) -> Result<IntakeOutcome, EngineError> {
+        let outcome = self
+            .take(tenant, lead, None, audit, Some(call_sid.to_owned()))
+            .await?;
+        if !outcome.created {
+            let job = FirstResponse {
+                lead_id: outcome.lead.id,
+                missed_call: Some(call_sid.to_owned()),
+            };
+            let mut job = job.new_job(Some(tenant), self.clock.now(), self.config.max_attempts);
+            job.dedupe_key = Some(format!("missed_call:{}:{call_sid}", tenant.id()));
+            match self.store.enqueue(job).await {
+                Ok(_) | Err(store::DbError::Conflict(_)) => self.wake(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn take(
+        &self,
+        tenant: Tenant,
+        lead: NewLead,
+        idempotency: Option<IdempotencyClaim>,
+        audit: AuditContext,
+        missed_call: Option<String>,
+    ) -> Result<IntakeOutcome, EngineError> {
         let now = self.clock.now();
         let id = LeadId::new();
-        let first_response =
-            FirstResponse { lead_id: id }.new_job(Some(tenant), now, self.config.max_attempts);
+        let first_response = FirstResponse {
+            lead_id: id,
+            missed_call,
+        }
+        .new_job(Some(tenant), now, self.config.max_attempts);
         let outcome = self
             .store
             .intake(

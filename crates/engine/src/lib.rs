@@ -21,8 +21,10 @@ pub mod clock;
 pub mod dispatch;
 pub mod inbound;
 pub mod intake;
+pub mod integrations;
 pub mod jobs;
 pub mod metrics;
+pub mod receipts;
 pub mod runner;
 pub mod templates;
 
@@ -54,6 +56,8 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Where unsubscribe links point and what signs them; without it, marketing emails fail.
     pub links: Option<assess::Links>,
+    /// Where the providers' APIs are.
+    pub endpoints: integrations::Endpoints,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +71,7 @@ impl Default for EngineConfig {
             idle_poll: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
             links: None,
+            endpoints: integrations::Endpoints::default(),
         }
     }
 }
@@ -80,6 +85,7 @@ pub struct Engine {
     pub email: Arc<dyn EmailProvider>,
     pub config: EngineConfig,
     wake: Arc<Notify>,
+    routes: integrations::Routes,
 }
 
 impl Engine {
@@ -97,6 +103,7 @@ impl Engine {
             email,
             config,
             wake: Arc::new(Notify::new()),
+            routes: integrations::Routes::new(),
         })
     }
 

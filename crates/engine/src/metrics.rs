@@ -24,6 +24,10 @@ pub const WEBHOOKS: &str = "leadline_webhooks_total";
 /// Free-text opt-outs suppressed and queued for review, by the phrase rule that matched.
 pub const REVIEWS: &str = "leadline_compliance_reviews_total";
 
+/// Provider reports about sent messages, by provider and outcome (`moved`, `unchanged`,
+/// `unknown`).
+pub const RECEIPTS: &str = "leadline_provider_receipts_total";
+
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(LEADS_ACCEPTED, "Leads accepted through intake");
@@ -42,5 +46,14 @@ pub fn describe() {
     );
     metrics::describe_counter!(WEBHOOKS, "Inbound webhook requests by kind and outcome");
     metrics::describe_counter!(REVIEWS, "Free-text opt-outs queued for review");
+    metrics::describe_counter!(RECEIPTS, "Provider reports about sent messages");
+    metrics::describe_counter!(
+        providers::http::CALLS,
+        "Provider API calls by provider and outcome"
+    );
+    metrics::describe_gauge!(
+        providers::http::CIRCUIT_OPEN,
+        "1 while a provider account's circuit breaker is open"
+    );
     metrics::describe_gauge!(AUDIT_STAGED, "Audit entries staged and not yet chained");
 }

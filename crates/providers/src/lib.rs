@@ -6,6 +6,7 @@
 //! another.
 
 pub mod form;
+pub mod http;
 pub mod meta;
 pub mod sandbox;
 pub mod sendgrid;
@@ -127,13 +128,18 @@ pub trait SmsProvider: Send + Sync + fmt::Debug {
         sms: &OutboundSms,
     ) -> Result<Receipt, ProviderError>;
 
-    /// After a crash between "in flight" and "sent": did a message with our id to `to`, sent at
-    /// or after `since`, reach the provider? Answers `None` only when the provider is sure it
-    /// did not; an error when it cannot tell.
+    /// The number (or Messaging Service) this account sends from, when the account decides it
+    /// rather than the organisation's settings.
+    fn sender(&self) -> Option<String> {
+        None
+    }
+
+    /// After a crash between "in flight" and "sent": did this message, recorded in flight at
+    /// `since`, reach the provider? Answers `None` only when the provider is sure it did not;
+    /// an error when it cannot tell.
     async fn find_sent(
         &self,
-        message_id: MessageId,
-        to: &str,
+        sms: &OutboundSms,
         since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError>;
 }
@@ -148,10 +154,14 @@ pub trait EmailProvider: Send + Sync + fmt::Debug {
         email: &OutboundEmail,
     ) -> Result<Receipt, ProviderError>;
 
+    /// The address this account sends from, when the account decides it.
+    fn sender(&self) -> Option<String> {
+        None
+    }
+
     async fn find_sent(
         &self,
-        message_id: MessageId,
-        to: &str,
+        email: &OutboundEmail,
         since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError>;
 }

@@ -103,11 +103,10 @@ impl SmsProvider for SandboxProvider {
 
     async fn find_sent(
         &self,
-        message_id: MessageId,
-        _to: &str,
+        sms: &OutboundSms,
         _since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError> {
-        Ok(self.find(message_id))
+        Ok(self.find(sms.message_id))
     }
 }
 
@@ -137,10 +136,9 @@ impl EmailProvider for SandboxProvider {
 
     async fn find_sent(
         &self,
-        message_id: MessageId,
-        _to: &str,
+        email: &OutboundEmail,
         _since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError> {
-        Ok(self.find(message_id))
+        Ok(self.find(email.message_id))
     }
 }

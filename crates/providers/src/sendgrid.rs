@@ -3,13 +3,22 @@
 //! settings) base64 DER SubjectPublicKeyInfo. Verified with aws-lc-rs against the official
 //! SDKs' test vector.
 //!
-//! Mail Send, event handling and Inbound Parse come with the SendGrid integration.
+//! [`Client`] sends through Mail Send (our message id rides along as a custom argument, so an
+//! in-flight message is found again through the Email Activity API); [`Event`] reads the
+//! Event Webhook's batches; [`InboundEmail`] reads Inbound Parse's multipart posts.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use compliance::SendPermit;
+use domain::{Channel, MessageStatus, Timestamp};
+use serde::Deserialize;
 
-use crate::SignatureError;
+use crate::http::{self, Breaker};
+use crate::{EmailProvider, OutboundEmail, ProviderError, Receipt, SignatureError, check_permit};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-email-event-webhook-signature";
 pub const TIMESTAMP_HEADER: &str = "x-twilio-email-event-webhook-timestamp";
@@ -63,6 +72,501 @@ impl EventKey {
             .verify_sig(&signed, &signature)
             .map_err(|_| SignatureError::Mismatch)
     }
+}
+
+/// SendGrid's production API.
+pub const API_BASE: &str = "https://api.sendgrid.com";
+
+/// The custom argument that carries our message id on every email and every event of it.
+pub const MESSAGE_ID_ARG: &str = "leadline_message_id";
+
+/// How long the Email Activity API may take to show a message: before that, "not found"
+/// means "cannot tell yet".
+pub const ACTIVITY_LAG: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// One organisation's SendGrid account.
+#[derive(Clone)]
+pub struct Account {
+    pub api_key: String,
+    pub from_email: String,
+    /// The display name on the From line (the organisation's brand).
+    pub from_name: Option<String>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("api_key", &"[redacted]")
+            .field("from_email", &self.from_email)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    api_base: String,
+    account: Account,
+    breaker: Arc<Breaker>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Errors {
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorItem {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    field: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Activity {
+    #[serde(default)]
+    messages: Vec<ActivityMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ActivityMessage {
+    msg_id: String,
+    #[serde(default)]
+    status: String,
+}
+
+fn failure(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+    let first = serde_json::from_slice::<Errors>(body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next());
+    let message = first
+        .as_ref()
+        .map(|e| match &e.field {
+            Some(f) => format!("{f}: {}", e.message),
+            None => e.message.clone(),
+        })
+        .unwrap_or_default();
+    let mut error = http::by_status(status, headers, status.as_u16().to_string(), message);
+    // SendGrid says when its rate window ends as a Unix time.
+    if let ProviderError::Transient { retry_after, .. } = &mut error
+        && retry_after.is_none()
+        && let Some(reset) = headers
+            .get("x-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    {
+        let left = reset - jiff::Timestamp::now().as_second();
+        *retry_after = Some(std::time::Duration::from_secs(left.clamp(1, 3600).unsigned_abs()));
+    }
+    error
+}
+
+impl Client {
+    pub fn new(http: reqwest::Client, api_base: &str, account: Account) -> Self {
+        Self {
+            http,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            account,
+            breaker: Arc::new(Breaker::for_account("sendgrid")),
+        }
+    }
+
+    /// The Mail Send request body.
+    pub fn mail(&self, email: &OutboundEmail) -> serde_json::Value {
+        let headers: serde_json::Map<String, serde_json::Value> = email
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let mut from = serde_json::json!({ "email": self.account.from_email });
+        if let Some(name) = self.account.from_name.as_deref().filter(|n| !n.is_empty()) {
+            from["name"] = serde_json::json!(name);
+        }
+        let mut mail = serde_json::json!({
+            "personalizations": [{
+                "to": [{ "email": email.to }],
+                "custom_args": { MESSAGE_ID_ARG: email.message_id.to_string() },
+            }],
+            "from": from,
+            "subject": email.subject,
+            "content": [{ "type": "text/plain", "value": email.text }],
+            // Leadline's own links are signed; SendGrid's click tracking would rewrite them.
+            "tracking_settings": { "click_tracking": { "enable": false, "enable_text": false } },
+        });
+        if !headers.is_empty() {
+            mail["headers"] = serde_json::Value::Object(headers);
+        }
+        mail
+    }
+
+    async fn send(&self, email: &OutboundEmail) -> Result<Receipt, ProviderError> {
+        let response = self
+            .http
+            .post(format!("{}/v3/mail/send", self.api_base))
+            .bearer_auth(&self.account.api_key)
+            .json(&self.mail(email))
+            .send()
+            .await
+            .map_err(|e| http::transport(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status.is_success() {
+            let id = headers
+                .get("x-message-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ProviderError::Transient {
+                    code: "bad_response".into(),
+                    message: "SendGrid's answer had no X-Message-Id".into(),
+                    retry_after: None,
+                })?;
+            return Ok(Receipt {
+                provider_message_id: id.to_owned(),
+                status: MessageStatus::Sent,
+            });
+        }
+        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
+        Err(failure(status, &headers, &body))
+    }
+}
+
+#[async_trait]
+impl EmailProvider for Client {
+    fn name(&self) -> &'static str {
+        "sendgrid"
+    }
+
+    fn sender(&self) -> Option<String> {
+        Some(self.account.from_email.clone())
+    }
+
+    async fn send_email(&self, permit: &SendPermit, email: &OutboundEmail) -> Result<Receipt, ProviderError> {
+        check_permit(permit, Channel::Email, &email.to)?;
+        self.breaker.admit()?;
+        let result = self.send(email).await;
+        self.breaker.record(&result);
+        result
+    }
+
+    /// Asks the Email Activity API for a message carrying our id. The feed lags: until
+    /// [`ACTIVITY_LAG`] after the in-flight time an empty answer cannot be trusted, and the
+    /// caller hears "try later" instead.
+    async fn find_sent(&self, email: &OutboundEmail, since: Timestamp) -> Result<Option<Receipt>, ProviderError> {
+        let query = format!("unique_args['{MESSAGE_ID_ARG}']=\"{}\"", email.message_id);
+        let response = self
+            .http
+            .get(format!("{}/v3/messages", self.api_base))
+            .bearer_auth(&self.account.api_key)
+            .query(&[("query", query.as_str()), ("limit", "10")])
+            .send()
+            .await
+            .map_err(|e| http::transport(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
+        if !status.is_success() {
+            return Err(match failure(status, &headers, &body) {
+                ProviderError::Permanent { code, message, .. } => ProviderError::Transient {
+                    code,
+                    message,
+                    retry_after: None,
+                },
+                other => other,
+            });
+        }
+        let activity: Activity = serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
+            code: "bad_response".into(),
+            message: "SendGrid's activity could not be read".into(),
+            retry_after: None,
+        })?;
+        if let Some(m) = activity.messages.into_iter().next() {
+            // The activity id is the X-Message-Id with a suffix per recipient.
+            let id = m.msg_id.split('.').next().unwrap_or(&m.msg_id).to_owned();
+            return Ok(Some(Receipt {
+                provider_message_id: id,
+                status: if m.status == "delivered" {
+                    MessageStatus::Delivered
+                } else {
+                    MessageStatus::Sent
+                },
+            }));
+        }
+        let settled = since + ACTIVITY_LAG;
+        let now = jiff::Timestamp::now();
+        if now < settled {
+            return Err(ProviderError::Transient {
+                code: "activity_lag".into(),
+                message: "SendGrid's activity feed may not show the message yet".into(),
+                retry_after: Some(std::time::Duration::from_secs(
+                    settled.duration_since(now).as_secs().unsigned_abs().max(1),
+                )),
+            });
+        }
+        Ok(None)
+    }
+}
+
+/// What an Event Webhook event means for Leadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventEffect {
+    /// The message moves to this status (with SendGrid's reason code, for failures).
+    Delivery {
+        status: MessageStatus,
+        error: Option<String>,
+    },
+    /// The recipient must not be mailed again (and a failed delivery moves the message).
+    Suppress {
+        reason: &'static str,
+        status: Option<MessageStatus>,
+    },
+    /// Nothing to do (processed, deferred, open, click, ...).
+    None,
+}
+
+/// One event of a batch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    #[serde(default)]
+    pub email: String,
+    pub event: String,
+    #[serde(default)]
+    pub sg_event_id: Option<String>,
+    #[serde(default)]
+    pub sg_message_id: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    /// Our id, from the custom argument.
+    #[serde(default, rename = "leadline_message_id")]
+    pub message_id: Option<String>,
+    /// For a bounce: `bounce` (permanent) or `blocked` (temporary).
+    #[serde(default, rename = "type")]
+    pub bounce_type: Option<String>,
+    /// SMTP status for bounces (`5.1.1`).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// For a drop: why SendGrid did not send.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Event {
+    /// Reads a batch: a JSON array of events. Events that are not objects with an `event`
+    /// field are skipped, not fatal.
+    pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, serde_json::Error> {
+        let raw: Vec<serde_json::Value> = serde_json::from_slice(body)?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect())
+    }
+
+    /// The X-Message-Id part of `sg_message_id`.
+    pub fn provider_message_id(&self) -> Option<&str> {
+        self.sg_message_id
+            .as_deref()
+            .and_then(|id| id.split('.').next())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// What it means, by the compliance rules: a bounce, a spam report and an unsubscribe
+    /// suppress the address; a drop for a suppressed address does too.
+    pub fn effect(&self) -> EventEffect {
+        match self.event.as_str() {
+            "delivered" => EventEffect::Delivery {
+                status: MessageStatus::Delivered,
+                error: None,
+            },
+            "bounce" if self.bounce_type.as_deref() == Some("blocked") => EventEffect::Delivery {
+                status: MessageStatus::Undelivered,
+                error: Some("blocked".into()),
+            },
+            "bounce" => EventEffect::Suppress {
+                reason: "provider:bounce",
+                status: Some(MessageStatus::Undelivered),
+            },
+            "dropped" => {
+                let reason = self.reason.as_deref().unwrap_or_default().to_ascii_lowercase();
+                if reason.contains("bounce") {
+                    EventEffect::Suppress {
+                        reason: "provider:bounce",
+                        status: Some(MessageStatus::Failed),
+                    }
+                } else if reason.contains("unsubscribe") {
+                    EventEffect::Suppress {
+                        reason: "provider:unsubscribe",
+                        status: Some(MessageStatus::Failed),
+                    }
+                } else if reason.contains("spam") {
+                    EventEffect::Suppress {
+                        reason: "provider:spamreport",
+                        status: Some(MessageStatus::Failed),
+                    }
+                } else {
+                    EventEffect::Delivery {
+                        status: MessageStatus::Failed,
+                        error: Some("dropped".into()),
+                    }
+                }
+            }
+            "spamreport" => EventEffect::Suppress {
+                reason: "provider:spamreport",
+                status: None,
+            },
+            "unsubscribe" | "group_unsubscribe" => EventEffect::Suppress {
+                reason: "provider:unsubscribe",
+                status: None,
+            },
+            _ => EventEffect::None,
+        }
+    }
+}
+
+/// The most an Inbound Parse post may carry (attachments included; only text is kept).
+pub const MAX_INBOUND: usize = 1024 * 1024;
+
+/// An email that came in through Inbound Parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEmail {
+    /// The sender's bare address (from the envelope when SendGrid gave one).
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    /// The reply's own text, quoted history cut off.
+    pub text: String,
+    /// The `Message-ID` header, for dedupe.
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    #[error("not multipart/form-data")]
+    NotMultipart,
+    #[error("the multipart body could not be read")]
+    Malformed,
+    #[error("no sender")]
+    NoSender,
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+/// The address inside `Name <address>`, or the whole when there are no brackets.
+fn bare_address(s: &str) -> String {
+    match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => s[a + 1..b].trim().to_owned(),
+        _ => s.trim().to_owned(),
+    }
+}
+
+/// The reply above the quoted history: stops at a line `On ... wrote:`, a `-----Original
+/// Message-----` line, or the first line quoted with `>`.
+pub fn strip_quoted(text: &str) -> String {
+    let mut kept = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('>')
+            || (t.starts_with("On ") && t.ends_with("wrote:"))
+            || t.eq_ignore_ascii_case("-----Original Message-----")
+        {
+            break;
+        }
+        kept.push(line);
+    }
+    kept.join("\n").trim().to_owned()
+}
+
+/// The `Message-ID` in a raw header block.
+fn message_id_header(headers: &str) -> Option<String> {
+    headers.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("message-id")
+            .then(|| value.trim().chars().take(250).collect())
+    })
+}
+
+impl InboundEmail {
+    /// Reads Inbound Parse's post (the parsed form, not `send_raw`).
+    pub async fn parse(content_type: Option<&str>, body: bytes::Bytes) -> Result<Self, InboundError> {
+        let boundary = content_type
+            .and_then(|ct| multer::parse_boundary(ct).ok())
+            .ok_or(InboundError::NotMultipart)?;
+        let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+        let constraints = multer::Constraints::new().size_limit(
+            multer::SizeLimit::new()
+                .whole_stream(MAX_INBOUND as u64)
+                .per_field(MAX_INBOUND as u64),
+        );
+        let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+        let (mut from, mut to, mut subject, mut text, mut html, mut envelope, mut headers) =
+            (None, None, None, None, None, None, None);
+        while let Some(field) = multipart.next_field().await.map_err(|_| InboundError::Malformed)? {
+            // Attachments are not kept.
+            if field.file_name().is_some() {
+                continue;
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            let value = field.text().await.map_err(|_| InboundError::Malformed)?;
+            match name.as_str() {
+                "from" => from = Some(value),
+                "to" => to = Some(value),
+                "subject" => subject = Some(value),
+                "text" => text = Some(value),
+                "html" => html = Some(value),
+                "envelope" => envelope = serde_json::from_str::<Envelope>(&value).ok(),
+                "headers" => headers = Some(value),
+                _ => {}
+            }
+        }
+        let sender = envelope
+            .as_ref()
+            .and_then(|e| e.from.clone())
+            .or(from.as_deref().map(bare_address))
+            .filter(|s| !s.is_empty())
+            .ok_or(InboundError::NoSender)?;
+        let to = envelope
+            .and_then(|e| e.to.into_iter().next())
+            .or(to.as_deref().map(bare_address))
+            .unwrap_or_default();
+        let body = text.or_else(|| html.map(|h| strip_tags(&h))).unwrap_or_default();
+        Ok(Self {
+            from: bare_address(&sender),
+            to,
+            subject: subject.unwrap_or_default(),
+            text: strip_quoted(&body),
+            message_id: headers.as_deref().and_then(message_id_header),
+        })
+    }
+}
+
+/// Text of an HTML body, for mail that came without a text part: tags dropped, entities of
+/// the five XML kinds read.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]

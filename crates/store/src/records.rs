@@ -41,6 +41,8 @@ pub struct TenantSettings {
     pub first_response_sms: String,
     pub first_response_email_subject: String,
     pub first_response_email_body: String,
+    /// minijinja template of the text sent at once to a caller the business missed.
+    pub missed_call_sms: String,
     /// The number or sender the organisation's texts come from.
     pub sms_from: String,
     pub email_from: String,
@@ -98,6 +100,9 @@ impl Default for TenantSettings {
             first_response_email_body: "Hi {{ first_name | default('there') }},\n\nThanks for \
                 reaching out to {{ business_name }}. We got your request and will be in touch \
                 shortly.\n\n{{ business_name }}"
+                .to_owned(),
+            missed_call_sms: "Hi, this is {{ business_name }}. Sorry we missed your call! \
+                How can we help? Reply here and we'll get right back to you. Reply STOP to opt out."
                 .to_owned(),
             sms_from: "+15005550006".to_owned(),
             email_from: "hello@leadline.invalid".to_owned(),

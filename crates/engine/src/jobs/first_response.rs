@@ -10,10 +10,14 @@ use crate::Engine;
 use crate::dispatch::{Dispatched, Outgoing};
 use crate::templates::{self, MessageVars};
 
-/// Answers a new lead by SMS, or by email when it has no phone.
+/// Answers a new lead by SMS, or by email when it has no phone. For a missed call, texts the
+/// caller the missed-call template (once per call).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FirstResponse {
     pub lead_id: LeadId,
+    /// The call the business missed, when that is what brought the lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_call: Option<String>,
 }
 
 #[async_trait]
@@ -40,14 +44,21 @@ impl Job for FirstResponse {
         };
         let render =
             |source: &str, max| templates::render(source, &vars, max).map_err(JobError::permanent);
-        let (to, from, subject, body) = match (&lead.phone, &lead.email) {
-            (Some(phone), _) => (
+        let (to, from, subject, body) = match (&lead.phone, &lead.email, &self.missed_call) {
+            (Some(phone), _, Some(_)) => (
+                Address::Phone(phone.clone()),
+                settings.sms_from.clone(),
+                None,
+                render(&settings.missed_call_sms, templates::MAX_SMS_CHARS)?,
+            ),
+            (None, _, Some(_)) => return Ok(Outcome::Done),
+            (Some(phone), _, None) => (
                 Address::Phone(phone.clone()),
                 settings.sms_from.clone(),
                 None,
                 render(&settings.first_response_sms, templates::MAX_SMS_CHARS)?,
             ),
-            (None, Some(email)) => (
+            (None, Some(email), None) => (
                 Address::Email(email.clone()),
                 settings.email_from.clone(),
                 Some(render(&settings.first_response_email_subject, 200)?),
@@ -56,7 +67,7 @@ impl Job for FirstResponse {
                     templates::MAX_EMAIL_BYTES,
                 )?,
             ),
-            (None, None) => return Ok(Outcome::Done),
+            (None, None, None) => return Ok(Outcome::Done),
         };
         let out = Outgoing {
             tenant,
@@ -66,8 +77,12 @@ impl Job for FirstResponse {
             exemption: Exemption::None,
             subject,
             body,
-            dedupe_key: Some(format!("first_response:{}", lead.id)),
-            intake_at: Some(lead.created_at),
+            dedupe_key: Some(match &self.missed_call {
+                Some(call) => format!("missed_call:{call}"),
+                None => format!("first_response:{}", lead.id),
+            }),
+            // A missed call may touch an old lead: its arrival is not this answer's start.
+            intake_at: self.missed_call.is_none().then_some(lead.created_at),
             answering: None,
             organisation: Some(org),
             lead: Some(lead),

@@ -2,6 +2,7 @@
 
 mod first_response;
 mod keyword_reply;
+mod meta_lead;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::Engine;
 
 pub use first_response::FirstResponse;
 pub use keyword_reply::{KeywordReply, ReplyKind};
+pub use meta_lead::{MetaLead, map_lead};
 
 /// What a job's run asks of the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,7 @@ pub(crate) async fn run(engine: &Engine, job: &JobRecord) -> Result<Outcome, Job
     match job.kind.as_str() {
         FirstResponse::NAME => run_kind::<FirstResponse>(engine, job, &info).await,
         KeywordReply::NAME => run_kind::<KeywordReply>(engine, job, &info).await,
+        MetaLead::NAME => run_kind::<MetaLead>(engine, job, &info).await,
         other => Err(JobError::permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -57,6 +57,8 @@ pub struct UpdateSettings {
     pub first_response_sms: Option<String>,
     pub first_response_email_subject: Option<String>,
     pub first_response_email_body: Option<String>,
+    /// The text sent at once to a caller the business missed (Twilio voice).
+    pub missed_call_sms: Option<String>,
     pub sms_from: Option<String>,
     pub email_from: Option<String>,
     pub support_contact: Option<String>,
@@ -196,6 +198,7 @@ pub async fn put(
     apply!(first_response_sms, template);
     apply!(first_response_email_subject, template);
     apply!(first_response_email_body, template);
+    apply!(missed_call_sms, template);
     apply!(sms_from, |v: &str| Phone::parse_e164(v)
         .map(|_| ())
         .map_err(|e| format!("must be a number in E.164 form: {e}")));
