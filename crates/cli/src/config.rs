@@ -74,6 +74,61 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub http: HttpConfig,
     pub limits: LimitsConfig,
+    pub providers: ProvidersConfig,
+}
+
+/// Where the providers' APIs are. Production by default; tests and staging point them at
+/// fakes (`LEADLINE_PROVIDERS__TWILIO__API_BASE=http://127.0.0.1:9000`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    pub twilio: ApiBase,
+    pub sendgrid: ApiBase,
+    pub meta: GraphBase,
+    pub anthropic: ApiBase,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiBase {
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphBase {
+    pub graph_base: String,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        let e = engine::integrations::Endpoints::default();
+        Self {
+            twilio: ApiBase {
+                api_base: e.twilio_api_base,
+            },
+            sendgrid: ApiBase {
+                api_base: e.sendgrid_api_base,
+            },
+            meta: GraphBase {
+                graph_base: e.meta_graph_base,
+            },
+            anthropic: ApiBase {
+                api_base: e.anthropic_api_base,
+            },
+        }
+    }
+}
+
+impl ProvidersConfig {
+    pub fn endpoints(&self) -> engine::integrations::Endpoints {
+        engine::integrations::Endpoints {
+            twilio_api_base: self.twilio.api_base.trim_end_matches('/').to_owned(),
+            sendgrid_api_base: self.sendgrid.api_base.trim_end_matches('/').to_owned(),
+            meta_graph_base: self.meta.graph_base.trim_end_matches('/').to_owned(),
+            anthropic_api_base: self.anthropic.api_base.trim_end_matches('/').to_owned(),
+        }
+    }
 }
 
 /// Request budgets per minute, shared by every instance; 0 turns one off.
@@ -164,6 +219,7 @@ impl Default for Config {
                 trusted_proxies: Vec::new(),
                 cors_origins: Vec::new(),
             },
+            providers: ProvidersConfig::default(),
         }
     }
 }
@@ -187,6 +243,7 @@ const KEYS: &[&str] = &[
     "jobs",
     "http",
     "limits",
+    "providers",
 ];
 
 /// Overrides from the command line.
@@ -325,6 +382,25 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.bind_addr()?;
         self.metrics_addr()?;
+        let p = &self.providers;
+        for (key, url) in [
+            ("providers.twilio.api_base", &p.twilio.api_base),
+            ("providers.sendgrid.api_base", &p.sendgrid.api_base),
+            ("providers.meta.graph_base", &p.meta.graph_base),
+            ("providers.anthropic.api_base", &p.anthropic.api_base),
+        ] {
+            let secure = url.starts_with("https://");
+            if !(secure || url.starts_with("http://")) || url.parse::<axum::http::Uri>().is_err() {
+                bail!(
+                    "{key} = {url:?} is not an http(s) URL (fix: e.g. \"https://api.twilio.com\")"
+                );
+            }
+            if self.mode == Mode::Production && !secure {
+                bail!(
+                    "{key} = {url:?}: production sends credentials only over https (fix: an https:// URL)"
+                );
+            }
+        }
         let url = self.database_url();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")

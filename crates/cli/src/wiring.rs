@@ -81,5 +81,6 @@ pub fn engine_config(config: &Config) -> engine::EngineConfig {
         idle_poll: Duration::from_millis(j.idle_poll_ms),
         shutdown_grace: Duration::from_secs(j.shutdown_grace_seconds),
         links: None,
+        endpoints: config.providers.endpoints(),
     }
 }

@@ -234,9 +234,13 @@ impl Engine {
             suppression: facts
                 .suppression
                 .map(|(reason, since)| Suppression { reason, since }),
-            lead: lead.as_ref().is_some_and(|l| owns(l, &out.to)),
+            // The person gave this address themselves: in their inquiry, or in the request
+            // for this very message.
+            lead: out.requested_at.is_some() || lead.as_ref().is_some_and(|l| owns(l, &out.to)),
             consent,
-            inquiry_at: lead.as_ref().map(|l| l.last_touch_at),
+            inquiry_at: out
+                .requested_at
+                .or_else(|| lead.as_ref().map(|l| l.last_touch_at)),
             // A won lead bought something: the transaction clock runs from that change.
             transaction_at: lead
                 .as_ref()

@@ -14,8 +14,8 @@ use providers::{OutboundEmail, OutboundSms, ProviderError, Receipt};
 use store::{ActorKind, BeginOutbound, CapCount, CapGuard, NewOutbound, OutboundResult};
 
 use crate::Engine;
-use crate::integrations::Route;
 use crate::audit::Change;
+use crate::integrations::Route;
 use crate::jobs::{JobError, JobInfo};
 use crate::metrics as m;
 
@@ -40,6 +40,9 @@ pub struct Outgoing {
     pub intake_at: Option<Timestamp>,
     /// For the opt-out confirmation: when the opt-out it answers arrived.
     pub answering: Option<Timestamp>,
+    /// When the recipient asked for this very message (an administrator's provider test to
+    /// their own number): their request is the inquiry.
+    pub requested_at: Option<Timestamp>,
     /// The organisation, when the caller has read it already (its rules, brand and postal
     /// address); otherwise `assess` reads it.
     pub organisation: Option<store::TenantRecord>,
@@ -362,7 +365,8 @@ impl Engine {
         job: Option<&JobInfo>,
     ) -> JobError {
         let provider = provider_name(route, message.channel);
-        metrics::counter!(m::PROVIDER_ERRORS, "provider" => provider, "kind" => "transient").increment(1);
+        metrics::counter!(m::PROVIDER_ERRORS, "provider" => provider, "kind" => "transient")
+            .increment(1);
         tracing::warn!(message = %message.id, code = error.code(), "provider call failed; will retry");
         let noted = if job.is_none_or(JobInfo::is_last_attempt) {
             self.record_failed(

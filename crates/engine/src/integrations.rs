@@ -159,7 +159,12 @@ impl ProviderSourceSettings {
         self.consent_purposes
             .clone()
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| vec![domain::Purpose::Transactional, domain::Purpose::Informational])
+            .unwrap_or_else(|| {
+                vec![
+                    domain::Purpose::Transactional,
+                    domain::Purpose::Informational,
+                ]
+            })
     }
 }
 
@@ -315,6 +320,7 @@ impl Engine {
                         from_email: s.from_email,
                         from_name: brand,
                     },
+                    self.clock.clone(),
                 ))
             }
             None => self.email.clone(),

@@ -58,7 +58,11 @@ impl Engine {
                 provider_message_id: receipt.provider_message_id.clone(),
                 at: self.clock.now(),
             };
-            if let Some((_, changed)) = self.store.record_delivery(tenant, message.id, update).await? {
+            if let Some((_, changed)) = self
+                .store
+                .record_delivery(tenant, message.id, update)
+                .await?
+            {
                 moved = changed;
             }
         }

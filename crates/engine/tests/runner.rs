@@ -108,10 +108,10 @@ impl SmsProvider for Scripted {
 
     async fn find_sent(
         &self,
-        message_id: MessageId,
-        _to: &str,
+        sms: &OutboundSms,
         _since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError> {
+        let message_id = sms.message_id;
         Ok(self.taken().contains(&message_id).then(|| Receipt {
             provider_message_id: format!("SM{}", message_id.as_uuid().simple()),
             status: MessageStatus::Sent,

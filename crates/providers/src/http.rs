@@ -37,12 +37,16 @@ pub fn client() -> reqwest::Client {
 
 /// The provider's `Retry-After` (seconds, or an HTTP date), capped at an hour.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     let wait = match value.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => {
             let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-            let secs = at.duration_since(jiff::Timestamp::now()).as_secs();
+            let secs = at.duration_since(domain::clock::wall_clock_now()).as_secs();
             Duration::from_secs(u64::try_from(secs).unwrap_or(0))
         }
     };
@@ -68,7 +72,12 @@ pub fn transport(e: &reqwest::Error) -> ProviderError {
 
 /// An HTTP failure whose body named no provider code: 408, 425, 429 and 5xx are transient,
 /// other statuses permanent.
-pub fn by_status(status: StatusCode, headers: &HeaderMap, code: String, message: String) -> ProviderError {
+pub fn by_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    code: String,
+    message: String,
+) -> ProviderError {
     if status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.as_u16() == 425
@@ -90,8 +99,12 @@ pub fn by_status(status: StatusCode, headers: &HeaderMap, code: String, message:
 
 #[derive(Debug)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// One trial call is out; the others wait for its outcome.
     HalfOpen,
 }
@@ -124,7 +137,9 @@ impl Breaker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// May a call go out now?
@@ -143,7 +158,8 @@ impl Breaker {
                 }
             }
             State::HalfOpen => {
-                metrics::counter!(CALLS, "provider" => self.provider, "outcome" => "circuit_open").increment(1);
+                metrics::counter!(CALLS, "provider" => self.provider, "outcome" => "circuit_open")
+                    .increment(1);
                 Err(self.open_error(Duration::from_secs(1)))
             }
         }
@@ -169,11 +185,9 @@ impl Breaker {
         let failed = matches!(result, Err(ProviderError::Transient { .. }));
         let next = match (&*state, failed) {
             (_, false) => State::Closed { failures: 0 },
-            (State::Closed { failures }, true) if failures + 1 < self.threshold => {
-                State::Closed {
-                    failures: failures + 1,
-                }
-            }
+            (State::Closed { failures }, true) if failures + 1 < self.threshold => State::Closed {
+                failures: failures + 1,
+            },
             _ => {
                 tracing::warn!(provider = self.provider, "provider failing: circuit opened");
                 State::Open {
@@ -183,7 +197,11 @@ impl Breaker {
         };
         let open = matches!(next, State::Open { .. });
         *state = next;
-        metrics::gauge!(CIRCUIT_OPEN, "provider" => self.provider).set(if open { 1.0 } else { 0.0 });
+        metrics::gauge!(CIRCUIT_OPEN, "provider" => self.provider).set(if open {
+            1.0
+        } else {
+            0.0
+        });
     }
 }
 
@@ -265,7 +283,11 @@ mod tests {
             reqwest::header::RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past: now");
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a date in the past: now"
+        );
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }
@@ -274,12 +296,105 @@ mod tests {
     fn statuses_split_into_transient_and_permanent() {
         let h = HeaderMap::new();
         for s in [429, 408, 500, 502, 503] {
-            let e = by_status(StatusCode::from_u16(s).unwrap(), &h, s.to_string(), String::new());
+            let e = by_status(
+                StatusCode::from_u16(s).unwrap(),
+                &h,
+                s.to_string(),
+                String::new(),
+            );
             assert!(matches!(e, ProviderError::Transient { .. }), "{s}");
         }
         for s in [400, 401, 403, 404, 413] {
-            let e = by_status(StatusCode::from_u16(s).unwrap(), &h, s.to_string(), String::new());
+            let e = by_status(
+                StatusCode::from_u16(s).unwrap(),
+                &h,
+                s.to_string(),
+                String::new(),
+            );
             assert!(matches!(e, ProviderError::Permanent { .. }), "{s}");
+        }
+    }
+}
+
+/// Random input to every payload parser of the providers: none panics, and what parses keeps
+/// its bounds.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("MessageSid".to_owned()),
+                    Just("SmsSid".to_owned()),
+                    Just("MessageStatus".to_owned()),
+                    Just("ErrorCode".to_owned()),
+                    Just("From".to_owned()),
+                    Just("Body".to_owned()),
+                    Just("CallSid".to_owned()),
+                    Just("DialCallStatus".to_owned()),
+                    ".{0,8}"
+                ],
+                ".{0,80}",
+            ),
+            0..10,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn twilio_forms_never_panic(params in pairs()) {
+            if let Some(s) = crate::twilio::StatusCallback::parse(&params) {
+                prop_assert!(s.message_sid.chars().count() <= 64);
+                prop_assert!(s.error_code.as_ref().is_none_or(|c| c.len() <= 10));
+            }
+            if let Some(m) = crate::twilio::InboundSms::parse(&params) {
+                prop_assert!(!m.message_sid.is_empty() && m.message_sid.len() <= 64);
+            }
+            let _ = crate::twilio::VoiceCall::parse(&params);
+        }
+
+        #[test]
+        fn sendgrid_batches_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(events) = crate::sendgrid::Event::parse_batch(&body) {
+                for e in events {
+                    let _ = e.effect();
+                    let _ = e.provider_message_id();
+                }
+            }
+        }
+
+        #[test]
+        fn sendgrid_batches_of_json_never_panic(events in proptest::collection::vec(
+            (".{0,12}", proptest::option::of(".{0,20}"), proptest::option::of(".{0,20}")), 0..6)
+        ) {
+            let body = serde_json::Value::Array(events.into_iter().map(|(event, reason, id)| serde_json::json!({
+                "event": event, "reason": reason, "sg_message_id": id, "email": "a@b.c"
+            })).collect()).to_string();
+            let parsed = crate::sendgrid::Event::parse_batch(body.as_bytes()).unwrap();
+            for e in parsed {
+                let _ = e.effect();
+            }
+        }
+
+        #[test]
+        fn meta_deliveries_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(changes) = crate::meta::changes(&body) {
+                for c in changes {
+                    prop_assert!(c.leadgen_id.len() <= 32);
+                }
+            }
+        }
+
+        #[test]
+        fn inbound_parse_never_panics(
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+            boundary in "[a-zA-Z0-9]{1,20}",
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let ct = format!("multipart/form-data; boundary={boundary}");
+            let _ = rt.block_on(crate::sendgrid::InboundEmail::parse(Some(&ct), bytes::Bytes::from(body)));
         }
     }
 }

@@ -6,6 +6,7 @@
 //! another.
 
 pub mod form;
+pub mod ghl;
 pub mod http;
 pub mod meta;
 pub mod sandbox;

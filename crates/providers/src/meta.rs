@@ -93,7 +93,11 @@ struct Change {
 pub fn changes(body: &[u8]) -> Result<Vec<LeadgenChange>, serde_json::Error> {
     let delivery: Delivery = serde_json::from_slice(body)?;
     let id = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit()) => Some(s.clone()),
+        serde_json::Value::String(s)
+            if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(s.clone())
+        }
         serde_json::Value::Number(n) => n.as_u64().map(|n| n.to_string()),
         _ => None,
     };
@@ -239,7 +243,9 @@ pub struct Graph {
 
 impl std::fmt::Debug for Graph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Graph").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Graph")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -252,11 +258,18 @@ impl Graph {
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, id: &str, fields: &str) -> Result<T, ProviderError> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        fields: &str,
+    ) -> Result<T, ProviderError> {
         let response = self
             .http
             .get(format!("{}/{GRAPH_VERSION}/{id}", self.base))
-            .query(&[("fields", fields), ("access_token", self.access_token.as_str())])
+            .query(&[
+                ("fields", fields),
+                ("access_token", self.access_token.as_str()),
+            ])
             .send()
             .await
             .map_err(|e| http::transport(&e))?;
@@ -270,7 +283,9 @@ impl Graph {
                 suppress: false,
             });
         }
-        let error = serde_json::from_slice::<GraphError>(&body).ok().map(|e| e.error);
+        let error = serde_json::from_slice::<GraphError>(&body)
+            .ok()
+            .map(|e| e.error);
         let (code, message) = error.map_or((0, String::new()), |e| (e.code, e.message));
         // 1, 2: temporary; 4, 17, 32, 613: rate limits. Everything else (190: the token
         // expired; 100: no such lead or no permission) needs a person.
@@ -289,15 +304,27 @@ impl Graph {
         })
     }
 
+    /// Reads the token's own page back: the token works.
+    pub async fn me(&self) -> Result<(), ProviderError> {
+        let _: serde_json::Value = self.get("me", "id,name").await?;
+        Ok(())
+    }
+
     /// Fetches a lead and its form's disclaimer.
     pub async fn lead(&self, leadgen_id: &str) -> Result<MetaLead, ProviderError> {
         let lead: GraphLead = self
-            .get(leadgen_id, "id,created_time,form_id,ad_id,field_data,custom_disclaimer_responses")
+            .get(
+                leadgen_id,
+                "id,created_time,form_id,ad_id,field_data,custom_disclaimer_responses",
+            )
             .await?;
         let form: Option<GraphForm> = match &lead.form_id {
             Some(form_id) => Some(
-                self.get(form_id, "name,legal_content{custom_disclaimer{title,body,checkboxes}}")
-                    .await?,
+                self.get(
+                    form_id,
+                    "name,legal_content{custom_disclaimer{title,body,checkboxes}}",
+                )
+                .await?,
             ),
             None => None,
         };
@@ -324,11 +351,14 @@ impl Graph {
             .and_then(|f| f.legal_content)
             .and_then(|l| l.custom_disclaimer)
             .map(|d| Disclaimer {
-                text: [d.title.unwrap_or_default(), d.body.map(|b| b.text).unwrap_or_default()]
-                    .into_iter()
-                    .filter(|t| !t.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                text: [
+                    d.title.unwrap_or_default(),
+                    d.body.map(|b| b.text).unwrap_or_default(),
+                ]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n"),
                 checkboxes: d
                     .checkboxes
                     .into_iter()

@@ -108,6 +108,8 @@ pub struct Client {
     api_base: String,
     account: Account,
     breaker: Arc<Breaker>,
+    /// The clock messages are recorded by, for the activity feed's lag.
+    clock: Arc<dyn domain::Clock>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +139,11 @@ struct ActivityMessage {
     status: String,
 }
 
-fn failure(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+fn failure(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> ProviderError {
     let first = serde_json::from_slice::<Errors>(body)
         .ok()
         .and_then(|e| e.errors.into_iter().next());
@@ -157,19 +163,27 @@ fn failure(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, bo
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
     {
-        let left = reset - jiff::Timestamp::now().as_second();
-        *retry_after = Some(std::time::Duration::from_secs(left.clamp(1, 3600).unsigned_abs()));
+        let left = reset - domain::clock::wall_clock_now().as_second();
+        *retry_after = Some(std::time::Duration::from_secs(
+            left.clamp(1, 3600).unsigned_abs(),
+        ));
     }
     error
 }
 
 impl Client {
-    pub fn new(http: reqwest::Client, api_base: &str, account: Account) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        api_base: &str,
+        account: Account,
+        clock: Arc<dyn domain::Clock>,
+    ) -> Self {
         Self {
             http,
             api_base: api_base.trim_end_matches('/').to_owned(),
             account,
             breaker: Arc::new(Breaker::for_account("sendgrid")),
+            clock,
         }
     }
 
@@ -242,7 +256,11 @@ impl EmailProvider for Client {
         Some(self.account.from_email.clone())
     }
 
-    async fn send_email(&self, permit: &SendPermit, email: &OutboundEmail) -> Result<Receipt, ProviderError> {
+    async fn send_email(
+        &self,
+        permit: &SendPermit,
+        email: &OutboundEmail,
+    ) -> Result<Receipt, ProviderError> {
         check_permit(permit, Channel::Email, &email.to)?;
         self.breaker.admit()?;
         let result = self.send(email).await;
@@ -253,7 +271,11 @@ impl EmailProvider for Client {
     /// Asks the Email Activity API for a message carrying our id. The feed lags: until
     /// [`ACTIVITY_LAG`] after the in-flight time an empty answer cannot be trusted, and the
     /// caller hears "try later" instead.
-    async fn find_sent(&self, email: &OutboundEmail, since: Timestamp) -> Result<Option<Receipt>, ProviderError> {
+    async fn find_sent(
+        &self,
+        email: &OutboundEmail,
+        since: Timestamp,
+    ) -> Result<Option<Receipt>, ProviderError> {
         let query = format!("unique_args['{MESSAGE_ID_ARG}']=\"{}\"", email.message_id);
         let response = self
             .http
@@ -276,11 +298,12 @@ impl EmailProvider for Client {
                 other => other,
             });
         }
-        let activity: Activity = serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
-            code: "bad_response".into(),
-            message: "SendGrid's activity could not be read".into(),
-            retry_after: None,
-        })?;
+        let activity: Activity =
+            serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
+                code: "bad_response".into(),
+                message: "SendGrid's activity could not be read".into(),
+                retry_after: None,
+            })?;
         if let Some(m) = activity.messages.into_iter().next() {
             // The activity id is the X-Message-Id with a suffix per recipient.
             let id = m.msg_id.split('.').next().unwrap_or(&m.msg_id).to_owned();
@@ -294,7 +317,7 @@ impl EmailProvider for Client {
             }));
         }
         let settled = since + ACTIVITY_LAG;
-        let now = jiff::Timestamp::now();
+        let now = self.clock.now();
         if now < settled {
             return Err(ProviderError::Transient {
                 code: "activity_lag".into(),
@@ -387,7 +410,11 @@ impl Event {
                 status: Some(MessageStatus::Undelivered),
             },
             "dropped" => {
-                let reason = self.reason.as_deref().unwrap_or_default().to_ascii_lowercase();
+                let reason = self
+                    .reason
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 if reason.contains("bounce") {
                     EventEffect::Suppress {
                         reason: "provider:bounce",
@@ -494,7 +521,10 @@ fn message_id_header(headers: &str) -> Option<String> {
 
 impl InboundEmail {
     /// Reads Inbound Parse's post (the parsed form, not `send_raw`).
-    pub async fn parse(content_type: Option<&str>, body: bytes::Bytes) -> Result<Self, InboundError> {
+    pub async fn parse(
+        content_type: Option<&str>,
+        body: bytes::Bytes,
+    ) -> Result<Self, InboundError> {
         let boundary = content_type
             .and_then(|ct| multer::parse_boundary(ct).ok())
             .ok_or(InboundError::NotMultipart)?;
@@ -507,7 +537,11 @@ impl InboundEmail {
         let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
         let (mut from, mut to, mut subject, mut text, mut html, mut envelope, mut headers) =
             (None, None, None, None, None, None, None);
-        while let Some(field) = multipart.next_field().await.map_err(|_| InboundError::Malformed)? {
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| InboundError::Malformed)?
+        {
             // Attachments are not kept.
             if field.file_name().is_some() {
                 continue;
@@ -535,7 +569,9 @@ impl InboundEmail {
             .and_then(|e| e.to.into_iter().next())
             .or(to.as_deref().map(bare_address))
             .unwrap_or_default();
-        let body = text.or_else(|| html.map(|h| strip_tags(&h))).unwrap_or_default();
+        let body = text
+            .or_else(|| html.map(|h| strip_tags(&h)))
+            .unwrap_or_default();
         Ok(Self {
             from: bare_address(&sender),
             to,
@@ -651,5 +687,77 @@ mod tests {
         fn parse_never_panics(key in ".{0,200}") {
             let _ = EventKey::parse(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod parsing {
+    use super::*;
+
+    #[test]
+    fn events_say_what_the_compliance_rules_ask() {
+        let batch = br#"[
+            {"event":"delivered","sg_event_id":"a","sg_message_id":"m1.filter0001.1","leadline_message_id":"x"},
+            {"event":"bounce","type":"bounce","status":"5.1.1","sg_event_id":"b"},
+            {"event":"bounce","type":"blocked","sg_event_id":"c"},
+            {"event":"dropped","reason":"Bounced Address","sg_event_id":"d"},
+            {"event":"dropped","reason":"Invalid SMTPAPI header","sg_event_id":"e"},
+            {"event":"spamreport","sg_event_id":"f"},
+            {"event":"group_unsubscribe","sg_event_id":"g"},
+            {"event":"open","sg_event_id":"h"},
+            "not an event"
+        ]"#;
+        let events = Event::parse_batch(batch).unwrap();
+        assert_eq!(events.len(), 8);
+        assert_eq!(events[0].provider_message_id(), Some("m1"));
+        let effects: Vec<EventEffect> = events.iter().map(Event::effect).collect();
+        assert_eq!(
+            effects,
+            [
+                EventEffect::Delivery {
+                    status: MessageStatus::Delivered,
+                    error: None
+                },
+                EventEffect::Suppress {
+                    reason: "provider:bounce",
+                    status: Some(MessageStatus::Undelivered)
+                },
+                EventEffect::Delivery {
+                    status: MessageStatus::Undelivered,
+                    error: Some("blocked".into())
+                },
+                EventEffect::Suppress {
+                    reason: "provider:bounce",
+                    status: Some(MessageStatus::Failed)
+                },
+                EventEffect::Delivery {
+                    status: MessageStatus::Failed,
+                    error: Some("dropped".into())
+                },
+                EventEffect::Suppress {
+                    reason: "provider:spamreport",
+                    status: None
+                },
+                EventEffect::Suppress {
+                    reason: "provider:unsubscribe",
+                    status: None
+                },
+                EventEffect::None,
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_history_is_cut_from_replies() {
+        assert_eq!(
+            strip_quoted("Yes, Tuesday.\n\nOn Mon, Mar 2, 2026 at 9:00 AM Acme wrote:\n> Hi"),
+            "Yes, Tuesday."
+        );
+        assert_eq!(strip_quoted("Sure\n> quoted"), "Sure");
+        assert_eq!(strip_quoted("Line one\nline two"), "Line one\nline two");
+        assert_eq!(
+            bare_address("Jane Doe <jane@example.com>"),
+            "jane@example.com"
+        );
     }
 }

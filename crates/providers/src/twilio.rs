@@ -222,7 +222,11 @@ fn permanent_code(code: u32) -> bool {
 }
 
 /// Reads a failed answer: Twilio's own code where it gave one.
-fn failure(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+fn failure(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> ProviderError {
     let parsed: Option<ApiError> = serde_json::from_slice(body).ok();
     let code = parsed.as_ref().and_then(|e| e.code);
     let message = parsed.map(|e| e.message).unwrap_or_default();
@@ -281,14 +285,18 @@ impl Client {
     }
 
     async fn create(&self, sms: &OutboundSms) -> Result<Receipt, ProviderError> {
-        let mut form: Vec<(&str, String)> = vec![("To", sms.to.clone()), ("Body", sms.body.clone())];
+        let mut form: Vec<(&str, String)> =
+            vec![("To", sms.to.clone()), ("Body", sms.body.clone())];
         match &self.account.sender {
             Sender::From(number) => form.push(("From", number.clone())),
             Sender::MessagingService(sid) => form.push(("MessagingServiceSid", sid.clone())),
         }
         if let Some(callback) = &self.status_callback {
             let sep = if callback.contains('?') { '&' } else { '?' };
-            form.push(("StatusCallback", format!("{callback}{sep}m={}", sms.message_id)));
+            form.push((
+                "StatusCallback",
+                format!("{callback}{sep}m={}", sms.message_id),
+            ));
         }
         let response = self
             .http
@@ -304,11 +312,12 @@ impl Client {
         if !status.is_success() {
             return Err(failure(status, &headers, &body));
         }
-        let message: MessageResource = serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
-            code: "bad_response".into(),
-            message: "Twilio's answer could not be read".into(),
-            retry_after: None,
-        })?;
+        let message: MessageResource =
+            serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
+                code: "bad_response".into(),
+                message: "Twilio's answer could not be read".into(),
+                retry_after: None,
+            })?;
         Ok(Receipt {
             provider_message_id: message.sid,
             status: receipt_status(&message.status),
@@ -363,7 +372,11 @@ impl SmsProvider for Client {
         })
     }
 
-    async fn send_sms(&self, permit: &SendPermit, sms: &OutboundSms) -> Result<Receipt, ProviderError> {
+    async fn send_sms(
+        &self,
+        permit: &SendPermit,
+        sms: &OutboundSms,
+    ) -> Result<Receipt, ProviderError> {
         check_permit(permit, Channel::Sms, &sms.to)?;
         self.breaker.admit()?;
         let result = self.create(sms).await;
@@ -375,7 +388,11 @@ impl SmsProvider for Client {
     /// looks for this body. Twilio keeps no field of ours on a message, so the body and the
     /// time tell it; two identical texts to one person within minutes are the one case this
     /// cannot tell apart, and then it answers "sent" (a missing text beats a double one).
-    async fn find_sent(&self, sms: &OutboundSms, since: Timestamp) -> Result<Option<Receipt>, ProviderError> {
+    async fn find_sent(
+        &self,
+        sms: &OutboundSms,
+        since: Timestamp,
+    ) -> Result<Option<Receipt>, ProviderError> {
         // No date filter: Twilio filters by the sent date, which a queued message lacks.
         let from = since - CLOCK_SKEW;
         let mut url = self.messages_url();
@@ -430,7 +447,12 @@ impl StatusCallback {
     /// Reads the form Twilio posts. `None` for a status that moves nothing (`queued`,
     /// `accepted`, `sending`, `scheduled`, `read`, ...) or a form without a message.
     pub fn parse(params: &[(String, String)]) -> Option<Self> {
-        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let sid = get("MessageSid").or_else(|| get("SmsSid"))?;
         let status = match get("MessageStatus").or_else(|| get("SmsStatus"))? {
             "sent" => MessageStatus::Sent,
@@ -461,7 +483,12 @@ pub struct InboundSms {
 impl InboundSms {
     /// Reads the form Twilio posts for an incoming message; `None` without sender or id.
     pub fn parse(params: &[(String, String)]) -> Option<Self> {
-        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let sid = get("MessageSid").or_else(|| get("SmsSid"))?;
         if sid.is_empty() || sid.len() > 64 {
             return None;
@@ -488,7 +515,12 @@ pub struct VoiceCall {
 
 impl VoiceCall {
     pub fn parse(params: &[(String, String)]) -> Option<Self> {
-        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let sid = get("CallSid")?;
         if sid.is_empty() || sid.len() > 64 {
             return None;
@@ -517,7 +549,12 @@ fn xml_escape(s: &str) -> String {
 
 /// TwiML that forwards a call to the business line for `timeout` seconds, then posts the
 /// outcome to `action`. Without a business line it only reports the call as missed.
-pub fn twiml_dial(business_line: Option<&str>, timeout: u32, action: &str, caller_id: &str) -> String {
+pub fn twiml_dial(
+    business_line: Option<&str>,
+    timeout: u32,
+    action: &str,
+    caller_id: &str,
+) -> String {
     let action = xml_escape(action);
     match business_line {
         Some(line) => format!(

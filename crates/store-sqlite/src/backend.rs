@@ -3,20 +3,20 @@
 use async_trait::async_trait;
 use domain::{
     Address, ApiKeyId, ConsentEvent, ConsentEventId, ConsentKind, Email, JobId, Lead, LeadId,
-    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, SourceId, Tenant, TenantId, Timestamp,
-    UserId,
+    LeadStatus, Message, MessageId, MessageStatus, Role, SessionId, SourceId, Tenant, TenantId,
+    Timestamp, UserId,
 };
 use sqlx::SqliteConnection;
 use store::codec::{
     self, ApiKeyRow, ConsentRow, JobRow, LeadRow, MessageRow, TenantRow, address_index, us,
 };
 use store::{
-    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, DeliveryUpdate, ClaimedJob, DbError, DbResult,
-    IntakeOutcome, IntakeRequest, JobRecord, JobState, LeadQuery, Lease, Membership, MessageQuery,
-    NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob, NewOneTimeToken, NewOutbound,
-    NewRefreshToken, NewUser, OneTimeKind, OneTimeToken, OutboundResult, RefreshOutcome,
-    SessionRecord, Store, TenantRecord, TenantSettings, UserRecord, job_columns, lead_columns,
-    message_columns,
+    ApiKeyRecord, AuditChain, AuditEntry, BeginOutbound, ClaimedJob, DbError, DbResult,
+    DeliveryUpdate, IntakeOutcome, IntakeRequest, JobRecord, JobState, LeadQuery, Lease,
+    Membership, MessageQuery, NewApiKey, NewAuditEntry, NewConsentEvent, NewInbound, NewJob,
+    NewOneTimeToken, NewOutbound, NewRefreshToken, NewUser, OneTimeKind, OneTimeToken,
+    OutboundResult, RefreshOutcome, SessionRecord, Store, TenantRecord, TenantSettings, UserRecord,
+    job_columns, lead_columns, message_columns,
 };
 use uuid::Uuid;
 

@@ -354,8 +354,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // ---- webhook replay defence ----------------------------------------------------------
 
     /// Remembers that a source delivered an event id; `false` if it was remembered before.
-    async fn remember_event(&self, source: SourceId, event_id: &str, at: Timestamp)
-    -> DbResult<bool>;
+    async fn remember_event(
+        &self,
+        source: SourceId,
+        event_id: &str,
+        at: Timestamp,
+    ) -> DbResult<bool>;
     /// Forgets event ids received before `before`; returns how many.
     async fn purge_events(&self, before: Timestamp) -> DbResult<u64>;
 

@@ -286,6 +286,12 @@ fn api() -> OpenApiRouter<AppState> {
             routes::sources::revoke
         ))
         .routes(routes!(routes::sources::rotate_secret))
+        .routes(routes!(routes::integrations::list))
+        .routes(routes!(
+            routes::integrations::put,
+            routes::integrations::remove
+        ))
+        .routes(routes!(routes::integrations::test))
         .routes(routes!(routes::leads::create, routes::leads::list))
         .routes(routes!(routes::leads::get, routes::compliance::erase))
         .routes(routes!(routes::compliance::lead))
@@ -317,6 +323,16 @@ fn api() -> OpenApiRouter<AppState> {
 fn hooks() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(routes::hooks::form, routes::hooks::form_preflight))
+        .routes(routes!(routes::provider_hooks::twilio_sms))
+        .routes(routes!(routes::provider_hooks::twilio_status))
+        .routes(routes!(routes::provider_hooks::twilio_voice))
+        .routes(routes!(routes::provider_hooks::twilio_voice_done))
+        .routes(routes!(routes::provider_hooks::sendgrid_events))
+        .routes(routes!(routes::provider_hooks::sendgrid_inbound))
+        .routes(routes!(
+            routes::provider_hooks::meta_handshake,
+            routes::provider_hooks::meta_delivery
+        ))
         .routes(routes!(
             routes::unsubscribe::page_get,
             routes::unsubscribe::one_click

@@ -654,6 +654,7 @@ async fn marketing_emails_carry_one_click_unsubscribe() {
         dedupe_key: Some("offer:1".to_owned()),
         intake_at: None,
         answering: None,
+        requested_at: None,
         organisation: None,
     };
     let Dispatched::Sent(_) = app.engine.dispatch(out, None).await.unwrap() else {

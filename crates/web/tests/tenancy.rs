@@ -19,6 +19,66 @@ const PASSWORD: &str = "correct horse battery staple";
 /// Every authenticated route, with the case below that covers it.
 const CASES: &[(&str, &str, &str)] = &[
     (
+        "get",
+        "/api/v1/integrations",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "put",
+        "/api/v1/integrations/{provider}",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "delete",
+        "/api/v1/integrations/{provider}",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/integrations/{provider}/test",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/twilio/{source_id}",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/twilio/{source_id}/status",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/twilio/{source_id}/voice",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/twilio/{source_id}/voice/done",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/sendgrid/{source_id}/events",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/sendgrid/{source_id}/inbound",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/hooks/meta/{source_id}",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/hooks/meta/{source_id}",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
         "post",
         "/api/v1/invitations",
         "invitations_join_only_the_inviting_organisation",
@@ -974,6 +1034,216 @@ async fn compliance_records_belong_to_one_organisation() {
         json_of(app.get(&a, "/api/v1/compliance/dnc").send().await.unwrap()).await,
         a_list
     );
+}
+
+/// Each organisation's integration keys open only its own sources' hooks.
+#[tokio::test]
+async fn integrations_and_provider_hooks_belong_to_one_organisation() {
+    let (app, a, b, _) = two_orgs().await;
+    let a_token = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let b_token = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let a_signer = common::SendgridSigner::new();
+    let b_signer = common::SendgridSigner::new();
+    for (org, token, signer, secret) in [
+        (&a, a_token, &a_signer, "a-app-secret-0000"),
+        (&b, b_token, &b_signer, "b-app-secret-0000"),
+    ] {
+        for (provider, body) in [
+            (
+                "twilio",
+                json!({ "account_sid": format!("AC{token}"), "auth_token": token, "from": "+15005550006" }),
+            ),
+            (
+                "sendgrid",
+                json!({ "api_key": format!("SG.{token}"), "from_email": "hi@example.com", "event_webhook_public_key": signer.public_key() }),
+            ),
+            (
+                "meta",
+                json!({ "app_secret": secret, "verify_token": format!("verify-{secret}"), "page_access_token": format!("EAAB{token}") }),
+            ),
+        ] {
+            let res = app
+                .client
+                .put(format!("{}/api/v1/integrations/{provider}", app.base))
+                .bearer_auth(&org.key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{provider}");
+        }
+    }
+    // Each sees its own, masked.
+    let a_list = json_of(app.get(&a, "/api/v1/integrations").send().await.unwrap()).await;
+    let b_list = json_of(app.get(&b, "/api/v1/integrations").send().await.unwrap()).await;
+    assert_eq!(a_list[0]["hints"]["auth_token"], "••••aaaa");
+    assert_eq!(b_list[0]["hints"]["auth_token"], "••••bbbb");
+    // B removing its Twilio leaves A's, and B's test has nothing to send through.
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/integrations/twilio", app.base))
+        .bearer_auth(&b.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let a_list = json_of(app.get(&a, "/api/v1/integrations").send().await.unwrap()).await;
+    assert_eq!(a_list[0]["set"], true);
+    let res = app
+        .post(
+            &b,
+            "/api/v1/integrations/twilio/test",
+            &json!({ "to": "+14155552671" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+
+    let mut ids = std::collections::BTreeMap::new();
+    for kind in ["twilio", "sendgrid", "meta"] {
+        let res = app
+            .post(
+                &a,
+                "/api/v1/sources",
+                &json!({ "kind": kind, "name": kind, "settings": {} }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        ids.insert(
+            kind,
+            (
+                body["id"].as_str().unwrap().to_owned(),
+                body["secret"].as_str().unwrap().to_owned(),
+            ),
+        );
+    }
+    let (twilio, _) = &ids["twilio"];
+    let params = [
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("CallSid", "CA00000000000000000000000000000001"),
+        ("From", "+14155552671"),
+        ("To", "+15005550006"),
+        ("Body", "hello"),
+        ("MessageStatus", "delivered"),
+        ("DialCallStatus", "completed"),
+    ];
+    for path in ["", "/status", "/voice", "/voice/done"] {
+        let url = format!("{}/hooks/twilio/{twilio}{path}", app.base);
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        for (token, expected) in [(b_token, 401), (a_token, 200)] {
+            let res = app
+                .client
+                .post(&url)
+                .header(
+                    "X-Twilio-Signature",
+                    providers::twilio::signature(token, &url, &pairs),
+                )
+                .form(&pairs)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                if expected == 401 {
+                    res.status() == 401
+                } else {
+                    res.status().is_success()
+                },
+                "{path}: {} signed with {token}",
+                res.status()
+            );
+        }
+    }
+    // The text A's hook took is A's; B has no inbound message.
+    let b_inbound = app.messages(&b, "direction=inbound").await;
+    assert!(b_inbound.is_empty());
+    assert_eq!(app.messages(&a, "direction=inbound").await.len(), 1);
+
+    let (sendgrid, a_secret) = &ids["sendgrid"];
+    let events = format!("{}/hooks/sendgrid/{sendgrid}/events", app.base);
+    let body = json!([{ "email": "x@example.com", "event": "delivered", "sg_event_id": "e1" }])
+        .to_string();
+    let ts = domain::clock::wall_clock_now().as_second().to_string();
+    for (signer, expected) in [(&b_signer, 401), (&a_signer, 204)] {
+        let res = app
+            .client
+            .post(&events)
+            .header(
+                "X-Twilio-Email-Event-Webhook-Signature",
+                signer.sign(&ts, &body),
+            )
+            .header("X-Twilio-Email-Event-Webhook-Timestamp", &ts)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected);
+    }
+    // B's source secret does not open A's parse hook.
+    let b_source: Value = app
+        .post(
+            &b,
+            "/api/v1/sources",
+            &json!({ "kind": "sendgrid", "name": "b", "settings": {} }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (token, expected) in [
+        (b_source["secret"].as_str().unwrap(), 401),
+        (a_secret.as_str(), 204),
+    ] {
+        let res = app
+            .client
+            .post(format!("{}/hooks/sendgrid/{sendgrid}/inbound?token={token}", app.base))
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body("--b\r\nContent-Disposition: form-data; name=\"from\"\r\n\r\nx@example.com\r\n--b--\r\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected);
+    }
+
+    let (meta, _) = &ids["meta"];
+    let hook = format!("{}/hooks/meta/{meta}", app.base);
+    for (token, expected) in [
+        ("verify-b-app-secret-0000", 403),
+        ("verify-a-app-secret-0000", 200),
+    ] {
+        let res = app
+            .client
+            .get(format!(
+                "{hook}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=42"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected);
+    }
+    let delivery = json!({ "object": "page", "entry": [] }).to_string();
+    for (secret, expected) in [("b-app-secret-0000", 401), ("a-app-secret-0000", 200)] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+        let tag = aws_lc_rs::hmac::sign(&key, delivery.as_bytes());
+        let sig: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let res = app
+            .client
+            .post(&hook)
+            .header("X-Hub-Signature-256", format!("sha256={sig}"))
+            .body(delivery.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected);
+    }
 }
 
 #[tokio::test]

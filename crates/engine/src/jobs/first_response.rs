@@ -84,6 +84,7 @@ impl Job for FirstResponse {
             // A missed call may touch an old lead: its arrival is not this answer's start.
             intake_at: self.missed_call.is_none().then_some(lead.created_at),
             answering: None,
+            requested_at: None,
             organisation: Some(org),
             lead: Some(lead),
         };

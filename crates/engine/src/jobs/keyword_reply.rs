@@ -111,6 +111,7 @@ impl Job for KeywordReply {
             dedupe_key: Some(format!("{key}:{}", self.inbound_id)),
             intake_at: None,
             answering,
+            requested_at: None,
             organisation: Some(org),
         };
         match engine.dispatch(out, Some(info)).await? {

@@ -83,7 +83,12 @@ impl Job for MetaLead {
             correlation_id: format!("meta:{}", self.change.leadgen_id),
         };
         engine
-            .intake(Tenant::from_authenticated(tenant.id()), lead, Some(claim), audit)
+            .intake(
+                Tenant::from_authenticated(tenant.id()),
+                lead,
+                Some(claim),
+                audit,
+            )
             .await
             .map_err(|e| match e {
                 crate::EngineError::Store(db) => JobError::from(db),

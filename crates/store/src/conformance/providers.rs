@@ -36,7 +36,11 @@ pub async fn delivery_receipts_only_move_messages_forward(store: S) {
     // The provider's receipt beats the send's own answer: the message moves, and the late
     // answer keeps the receipt's status while it records the call.
     let (moved, changed) = store
-        .record_delivery(a, m.id, receipt(MessageStatus::Delivered, None, t0() + secs(2)))
+        .record_delivery(
+            a,
+            m.id,
+            receipt(MessageStatus::Delivered, None, t0() + secs(2)),
+        )
         .await
         .unwrap()
         .expect("the message");
@@ -44,7 +48,11 @@ pub async fn delivery_receipts_only_move_messages_forward(store: S) {
     assert_eq!(moved.status, MessageStatus::Delivered);
     assert_eq!(moved.provider_message_id.as_deref(), Some("SM1"));
     store
-        .finish_outbound(a, m.id, result(MessageStatus::Sent, Some("SM1"), t0() + secs(3)))
+        .finish_outbound(
+            a,
+            m.id,
+            result(MessageStatus::Sent, Some("SM1"), t0() + secs(3)),
+        )
         .await
         .unwrap();
     let got = store.get_message(a, m.id).await.unwrap().unwrap();
@@ -166,10 +174,30 @@ pub async fn webhook_events_are_remembered_once_and_forgotten_later(store: S) {
     let one = domain::SourceId::new();
     let two = domain::SourceId::new();
     assert!(store.remember_event(one, "evt-1", t0()).await.unwrap());
-    assert!(!store.remember_event(one, "evt-1", t0() + secs(5)).await.unwrap());
+    assert!(
+        !store
+            .remember_event(one, "evt-1", t0() + secs(5))
+            .await
+            .unwrap()
+    );
     assert!(store.remember_event(two, "evt-1", t0()).await.unwrap());
-    assert!(store.remember_event(one, "evt-2", t0() + secs(100)).await.unwrap());
+    assert!(
+        store
+            .remember_event(one, "evt-2", t0() + secs(100))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.purge_events(t0() + secs(50)).await.unwrap(), 2);
-    assert!(store.remember_event(one, "evt-1", t0() + secs(200)).await.unwrap());
-    assert!(!store.remember_event(one, "evt-2", t0() + secs(200)).await.unwrap());
+    assert!(
+        store
+            .remember_event(one, "evt-1", t0() + secs(200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remember_event(one, "evt-2", t0() + secs(200))
+            .await
+            .unwrap()
+    );
 }

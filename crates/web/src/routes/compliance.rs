@@ -149,6 +149,7 @@ fn outgoing(
         dedupe_key: None,
         intake_at: None,
         answering: None,
+        requested_at: None,
     }
 }
 

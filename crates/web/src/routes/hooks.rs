@@ -32,13 +32,13 @@ pub const REMEMBER_EVENTS: SignedDuration = SignedDuration::from_hours(7 * 24);
 const BROWSER_SUBMISSIONS: i64 = 20;
 const BROWSER_WINDOW: SignedDuration = SignedDuration::from_mins(10);
 
-fn count(kind: SourceKind, outcome: &'static str, reason: &'static str) {
+pub(crate) fn count(kind: SourceKind, outcome: &'static str, reason: &'static str) {
     metrics::counter!(engine::metrics::WEBHOOKS, "kind" => kind.as_str(), "outcome" => outcome, "reason" => reason)
         .increment(1);
 }
 
 /// Refuses a request: counted and logged with the reason, answered without it.
-fn refuse(kind: SourceKind, reason: &'static str, status: StatusCode) -> ApiError {
+pub(crate) fn refuse(kind: SourceKind, reason: &'static str, status: StatusCode) -> ApiError {
     count(kind, "rejected", reason);
     tracing::warn!(kind = kind.as_str(), reason, "webhook refused");
     match status {
@@ -49,7 +49,11 @@ fn refuse(kind: SourceKind, reason: &'static str, status: StatusCode) -> ApiErro
 }
 
 /// The live source of this kind and id, or 404 (an unknown, revoked or other-kind id alike).
-async fn source(state: &AppState, kind: SourceKind, id: &str) -> Result<SourceRecord, ApiError> {
+pub(crate) async fn source(
+    state: &AppState,
+    kind: SourceKind,
+    id: &str,
+) -> Result<SourceRecord, ApiError> {
     let not_found = || refuse(kind, "unknown_source", StatusCode::NOT_FOUND);
     let id: SourceId = id.parse().map_err(|_| not_found())?;
     let source = state
@@ -91,7 +95,7 @@ struct OnlyConsent {
     consent: ConsentInput,
 }
 
-fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+pub(crate) fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -21,14 +21,9 @@ use crate::{AppState, AuditEvent};
 /// The largest settings body accepted.
 pub const MAX_SETTINGS_BODY: usize = 50 * 1024;
 
-/// The secrets an organisation can hold.
-pub const SECRETS: &[&str] = &[
-    "tax_id",
-    "twilio_auth_token",
-    "sendgrid_api_key",
-    "ghl_api_key",
-    "meta_app_secret",
-];
+/// The secrets an organisation can hold here. Provider credentials are integrations
+/// (`/api/v1/integrations/{provider}`).
+pub const SECRETS: &[&str] = &["tax_id"];
 
 /// A secret as reads show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -220,7 +215,10 @@ pub async fn put(
         if !SECRETS.contains(&name.as_str()) {
             check(
                 &field,
-                Err(format!("unknown secret; known: {}", SECRETS.join(", "))),
+                Err(format!(
+                    "unknown secret; known: {} (provider credentials: PUT /api/v1/integrations/{{provider}})",
+                    SECRETS.join(", ")
+                )),
             );
             continue;
         }

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::{SourceId, SourceKind, Timestamp};
+use engine::integrations::ProviderSourceSettings;
 use jiff::SignedDuration;
 use providers::form::FormSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +32,12 @@ pub struct SourceView {
     pub name: String,
     /// Where the sender posts: the public base URL (when configured) and `/hooks/{kind}/{id}`.
     pub url: String,
-    /// The kind's settings (for a form: mode, allowed origins, field mapping, consent).
+    /// What to paste into the provider, by name: Twilio's messaging, status and voice
+    /// webhooks; SendGrid's Event Webhook and Inbound Parse (add `?token=<secret>` when the
+    /// parse webhook is not signed); Meta's callback URL; GoHighLevel's webhook URL.
+    pub endpoints: std::collections::BTreeMap<String, String>,
+    /// The kind's settings (for a form: mode, allowed origins, field mapping, consent; for a
+    /// provider: `lead_source`, `consent_purposes`).
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
     #[schema(value_type = String, format = DateTime)]
@@ -47,8 +53,27 @@ pub struct SourceView {
 
 impl SourceView {
     fn new(state: &AppState, r: SourceRecord) -> Self {
+        let url = hook_url(state, r.kind, r.id);
+        let endpoints = match r.kind {
+            SourceKind::Form => vec![("form", url.clone())],
+            SourceKind::Twilio => vec![
+                ("messaging_webhook", url.clone()),
+                ("status_callback", format!("{url}/status")),
+                ("voice_webhook", format!("{url}/voice")),
+            ],
+            SourceKind::Sendgrid => vec![
+                ("event_webhook", format!("{url}/events")),
+                ("inbound_parse", format!("{url}/inbound")),
+            ],
+            SourceKind::Meta => vec![("callback_url", url.clone())],
+            SourceKind::Ghl => vec![("webhook_url", url.clone())],
+        }
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
         Self {
-            url: hook_url(state, r.kind, r.id),
+            endpoints,
+            url,
             previous_secret_valid_until: r.previous_secret.as_ref().map(|(_, until)| *until),
             id: r.id,
             kind: r.kind,
@@ -91,7 +116,8 @@ pub struct RotatedSecret {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSource {
-    /// `form` (Twilio, SendGrid, Meta and GoHighLevel sources come with their integrations).
+    /// `form`, `twilio`, `sendgrid`, `meta` or `ghl` (a provider's source needs its
+    /// integration, `PUT /api/v1/integrations/{kind}`, to verify what it receives).
     pub kind: String,
     /// What it is (`Website contact form`), 1 to 100 characters.
     pub name: String,
@@ -154,7 +180,35 @@ fn check_settings(
                 }
             }
         }
-        _ => settings,
+        _ => {
+            let parsed: Result<ProviderSourceSettings, _> =
+                serde_path_to_error::deserialize(&settings);
+            match parsed {
+                Ok(provider) => {
+                    if let Some(src) = &provider.lead_source
+                        && (src.is_empty() || src.len() > 50 || src.chars().any(char::is_control))
+                    {
+                        errors.push(FieldError {
+                            field: "settings.lead_source".into(),
+                            message: "must be 1 to 50 characters".into(),
+                        });
+                    }
+                    serde_json::to_value(&provider).unwrap_or(settings)
+                }
+                Err(e) => {
+                    let path = e.path().to_string();
+                    errors.push(FieldError {
+                        field: if path == "." {
+                            "settings".to_owned()
+                        } else {
+                            format!("settings.{path}")
+                        },
+                        message: e.into_inner().to_string(),
+                    });
+                    settings
+                }
+            }
+        }
     }
 }
 
@@ -232,16 +286,16 @@ pub async fn create(
     let mut errors = Vec::new();
     let name = check_name(&name, &mut errors);
     let kind = match SourceKind::parse(&kind) {
-        Some(SourceKind::Form) => Some(SourceKind::Form),
-        Some(_) => {
+        // GoHighLevel's signatures are checked (providers::ghl), but its events are not
+        // taken yet: a source would only refuse them.
+        Some(SourceKind::Ghl) => {
             errors.push(FieldError {
                 field: "kind".into(),
-                message: "this kind is set up with its integration and is not available yet; \
-                          use form"
-                    .into(),
+                message: "GoHighLevel sources are not available yet".into(),
             });
             None
         }
+        Some(kind) => Some(kind),
         None => {
             errors.push(FieldError {
                 field: "kind".into(),

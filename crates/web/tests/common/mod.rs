@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+
 use domain::{Tenant, TenantId};
 use engine::{Engine, EngineConfig, SandboxClock};
 use providers::sandbox::SandboxProvider;
@@ -36,6 +38,10 @@ pub struct Options {
     pub signup_open: bool,
     pub budgets: web::budget::Budgets,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where the providers' APIs are (wiremock fakes in provider tests).
+    pub endpoints: engine::integrations::Endpoints,
+    /// How long a claimed job stays leased.
+    pub lease: std::time::Duration,
 }
 
 impl Default for Options {
@@ -48,6 +54,8 @@ impl Default for Options {
             signup_open: false,
             budgets: web::budget::Budgets::default(),
             trusted_proxies: Vec::new(),
+            endpoints: engine::integrations::Endpoints::default(),
+            lease: EngineConfig::default().lease,
         }
     }
 }
@@ -77,6 +85,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             base_url: format!("http://{addr}"),
             cipher: cipher.clone(),
         }),
+        endpoints: options.endpoints.clone(),
+        lease: options.lease,
         ..EngineConfig::default()
     };
     let engine = Engine::new(
@@ -97,6 +107,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     state.auth.signup_open = options.signup_open;
     state.budgets = options.budgets;
     state.auth.trusted_proxies = options.trusted_proxies;
+    state.auth.public_base_url = format!("http://{addr}");
     state.http = web::HttpSecurity {
         cors_origins: options
             .cors_origins
@@ -329,4 +340,40 @@ pub fn fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A P-256 key pair as SendGrid's: the private key signs, the public key (base64 DER) is what
+/// the integration is given.
+pub struct SendgridSigner(aws_lc_rs::signature::EcdsaKeyPair);
+
+impl SendgridSigner {
+    pub fn new() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .unwrap();
+        Self(
+            aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                pkcs8.as_ref(),
+            )
+            .unwrap(),
+        )
+    }
+
+    pub fn public_key(&self) -> String {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair;
+        let der: aws_lc_rs::encoding::PublicKeyX509Der = self.0.public_key().as_der().unwrap();
+        base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+    }
+
+    pub fn sign(&self, timestamp: &str, body: &str) -> String {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let signed = format!("{timestamp}{body}");
+        base64::engine::general_purpose::STANDARD
+            .encode(self.0.sign(&rng, signed.as_bytes()).unwrap().as_ref())
+    }
 }
