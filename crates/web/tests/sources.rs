@@ -472,8 +472,16 @@ async fn source_settings_are_checked_and_only_admins_manage_sources() {
             vec!["kind"],
         ),
         (
-            json!({ "kind": "twilio", "name": "x", "settings": {} }),
+            json!({ "kind": "ghl", "name": "x", "settings": {} }),
             vec!["kind"],
+        ),
+        (
+            json!({ "kind": "twilio", "name": "x", "settings": { "lead_source": "" } }),
+            vec!["settings.lead_source"],
+        ),
+        (
+            json!({ "kind": "meta", "name": "x", "settings": { "consent_purposes": ["spam"] } }),
+            vec!["settings.consent_purposes[0]"],
         ),
         (
             json!({ "kind": "form", "name": " ", "settings": { "mode": "signed" } }),
