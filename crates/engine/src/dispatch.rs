@@ -402,7 +402,9 @@ impl Engine {
             _ => None,
         };
         JobError {
-            error: anyhow::Error::new(error),
+            // The code only: a provider's text may quote the recipient, and this is kept
+            // as the job's last error and logged.
+            error: anyhow::anyhow!("{} error {}", provider, error.code()),
             permanent: false,
             retry_after,
         }

@@ -254,6 +254,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Forgets the organisation's route here, so its next message reads its integrations and
+    /// sources again (after a source is created or revoked: the status callback changes).
+    pub fn forget_route(&self, tenant: Tenant) {
+        self.routes.lock().remove(&tenant.id());
+    }
+
     /// The providers that carry the organisation's messages now.
     pub async fn route(&self, tenant: Tenant) -> Result<Arc<Route>, store::DbError> {
         if let Some(c) = self.routes.lock().get(&tenant.id())

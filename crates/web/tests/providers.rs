@@ -298,6 +298,8 @@ async fn rate_limits_are_retried_after_the_time_twilio_asks() {
         run_at >= asked,
         "retried at {run_at}, before Twilio's Retry-After"
     );
+    // The job keeps Twilio's code, never its text (which may quote the number).
+    assert_eq!(jobs[0]["last_error"], "twilio error 20429");
 
     app.set_clock(&org, "2026-03-04T18:10:00Z").await;
     app.drain().await;

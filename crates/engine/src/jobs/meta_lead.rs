@@ -49,17 +49,22 @@ impl Job for MetaLead {
             &engine.config.endpoints.meta_graph_base,
             &meta.page_access_token,
         );
-        let fetched = graph
-            .lead(&self.change.leadgen_id)
-            .await
-            .map_err(|e| match e {
+        let fetched = graph.lead(&self.change.leadgen_id).await.map_err(|e| {
+            // The code only: Graph's text is kept as the job's last error and logged.
+            let error = anyhow::anyhow!("Graph API error {}", e.code());
+            match e {
                 ProviderError::Transient { retry_after, .. } => JobError {
-                    error: anyhow::Error::new(e),
+                    error,
                     permanent: false,
                     retry_after,
                 },
-                other => JobError::permanent(other),
-            })?;
+                _ => JobError {
+                    error,
+                    permanent: true,
+                    retry_after: None,
+                },
+            }
+        })?;
         let settings: ProviderSourceSettings =
             serde_json::from_value(source.settings.clone()).unwrap_or_default();
         let org = engine.store.get_tenant(tenant.id()).await?;

@@ -325,6 +325,8 @@ pub async fn create(
             },
         )
         .await?;
+    // Its status callback may be the organisation's new one.
+    state.engine.forget_route(auth.tenant);
     state
         .audit(actor_event(
             auth.tenant,
@@ -483,6 +485,7 @@ pub async fn revoke(
         .store
         .revoke_source(auth.tenant, id, state.engine.clock.wall_now())
         .await?;
+    state.engine.forget_route(auth.tenant);
     if !revoked {
         return Err(ApiError::not_found());
     }
