@@ -187,8 +187,14 @@ impl Engine {
                 match find_sent(&route, &m).await {
                     Ok(Some(receipt)) => {
                         tracing::info!(message = %m.id, "in-flight message was sent before; recorded, not resent");
-                        self.record_sent(out.tenant, &route, &m, &receipt, None)
-                            .await?;
+                        self.record_sent(
+                            out.tenant,
+                            provider_name(&route, m.channel),
+                            &m,
+                            &receipt,
+                            None,
+                        )
+                        .await?;
                         return Ok(Dispatched::AlreadyHandled(m.id));
                     }
                     Ok(None) => m,
@@ -209,8 +215,14 @@ impl Engine {
                     metrics::histogram!(m::INTAKE_TO_PROVIDER).record(latency);
                 }
                 metrics::counter!(m::MESSAGES, "outcome" => "sent").increment(1);
-                self.record_sent(out.tenant, &route, &message, &receipt, Some(called_at))
-                    .await?;
+                self.record_sent(
+                    out.tenant,
+                    provider_name(&route, message.channel),
+                    &message,
+                    &receipt,
+                    Some(called_at),
+                )
+                .await?;
                 let mut message = message;
                 message.status = receipt.status;
                 message.provider_message_id = Some(receipt.provider_message_id);
@@ -286,7 +298,7 @@ impl Engine {
     async fn record_sent(
         &self,
         tenant: Tenant,
-        route: &Route,
+        provider: &str,
         message: &Message,
         receipt: &Receipt,
         called_at: Option<Timestamp>,
@@ -297,7 +309,7 @@ impl Engine {
                 message.id,
                 OutboundResult {
                     status: receipt.status,
-                    provider: provider_name(route, message.channel).to_owned(),
+                    provider: provider.to_owned(),
                     provider_message_id: Some(receipt.provider_message_id.clone()),
                     error: None,
                     provider_called_at: called_at,
@@ -310,7 +322,7 @@ impl Engine {
                             target: ("message", message.id.to_string()),
                             detail: serde_json::json!({
                                 "channel": message.channel,
-                                "provider": provider_name(route, message.channel),
+                                "provider": provider,
                                 "status": receipt.status,
                             }),
                         },

@@ -168,6 +168,19 @@ impl ProviderSourceSettings {
     }
 }
 
+/// The integration of kind `T` among an organisation's opened secrets.
+fn read<T: Integration>(
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<T>, store::DbError> {
+    secrets
+        .get(&secret_name(T::KIND))
+        .map(|raw| {
+            serde_json::from_str(raw)
+                .map_err(|e| store::DbError::corrupt(format!("integration {}: {e}", T::KIND)))
+        })
+        .transpose()
+}
+
 /// The providers that carry one organisation's messages.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -222,14 +235,7 @@ impl Engine {
         &self,
         tenant: Tenant,
     ) -> Result<Option<T>, store::DbError> {
-        let secrets = self.store.get_tenant_secrets(tenant).await?;
-        secrets
-            .get(&secret_name(T::KIND))
-            .map(|raw| {
-                serde_json::from_str(raw)
-                    .map_err(|e| store::DbError::corrupt(format!("integration {}: {e}", T::KIND)))
-            })
-            .transpose()
+        read(&self.store.get_tenant_secrets(tenant).await?)
     }
 
     /// Sets (`Some`) or removes (`None`) an integration; the organisation's route is rebuilt
@@ -250,12 +256,13 @@ impl Engine {
                 self.clock.wall_now(),
             )
             .await?;
-        self.routes.lock().remove(&tenant.id());
+        self.forget_route(tenant);
         Ok(())
     }
 
-    /// Forgets the organisation's route here, so its next message reads its integrations and
-    /// sources again (after a source is created or revoked: the status callback changes).
+    /// Forgets the organisation's route here, so its next message reads its integrations,
+    /// sources and brand again (after a source is created or revoked, the status callback
+    /// changes; after a settings change, the brand SendGrid shows).
     pub fn forget_route(&self, tenant: Tenant) {
         self.routes.lock().remove(&tenant.id());
     }
@@ -268,19 +275,30 @@ impl Engine {
             return Ok(c.route.clone());
         }
         let secrets = self.store.get_tenant_secrets(tenant).await?;
-        let twilio_raw = secrets.get(&secret_name(SourceKind::Twilio));
-        let sendgrid_raw = secrets.get(&secret_name(SourceKind::Sendgrid));
-        let callback = match twilio_raw {
+        let twilio: Option<TwilioIntegration> = read(&secrets)?;
+        let sendgrid: Option<SendgridIntegration> = read(&secrets)?;
+        let callback = match twilio {
             Some(_) => self.status_callback(tenant).await?,
             None => None,
         };
+        // The brand is SendGrid's display name.
+        let brand = match sendgrid {
+            Some(_) => self
+                .store
+                .get_tenant(tenant.id())
+                .await?
+                .map(|t| t.brand().to_owned()),
+            None => None,
+        };
+        let part = |kind| secrets.get(&secret_name(kind)).map_or("", String::as_str);
         let fingerprint = crypto::sha256(
-            format!(
-                "{}\u{0}{}\u{0}{}",
-                twilio_raw.map_or("", String::as_str),
-                sendgrid_raw.map_or("", String::as_str),
-                callback.as_deref().unwrap_or_default()
-            )
+            [
+                part(SourceKind::Twilio),
+                part(SourceKind::Sendgrid),
+                callback.as_deref().unwrap_or_default(),
+                brand.as_deref().unwrap_or_default(),
+            ]
+            .join("\u{0}")
             .as_bytes(),
         );
         if let Some(c) = self.routes.lock().get_mut(&tenant.id())
@@ -289,14 +307,6 @@ impl Engine {
             c.read_at = Instant::now();
             return Ok(c.route.clone());
         }
-        let twilio: Option<TwilioIntegration> = twilio_raw
-            .map(|raw| serde_json::from_str(raw))
-            .transpose()
-            .map_err(|e| store::DbError::corrupt(format!("integration twilio: {e}")))?;
-        let sendgrid: Option<SendgridIntegration> = sendgrid_raw
-            .map(|raw| serde_json::from_str(raw))
-            .transpose()
-            .map_err(|e| store::DbError::corrupt(format!("integration sendgrid: {e}")))?;
         let endpoints = &self.config.endpoints;
         let sms: Arc<dyn SmsProvider> = match twilio {
             Some(t) => Arc::new(twilio::Client::new(
@@ -312,23 +322,16 @@ impl Engine {
             None => self.sms.clone(),
         };
         let email: Arc<dyn EmailProvider> = match sendgrid {
-            Some(s) => {
-                let brand = self
-                    .store
-                    .get_tenant(tenant.id())
-                    .await?
-                    .map(|t| t.brand().to_owned());
-                Arc::new(sendgrid::Client::new(
-                    self.routes.http.clone(),
-                    &endpoints.sendgrid_api_base,
-                    sendgrid::Account {
-                        api_key: s.api_key,
-                        from_email: s.from_email,
-                        from_name: brand,
-                    },
-                    self.clock.clone(),
-                ))
-            }
+            Some(s) => Arc::new(sendgrid::Client::new(
+                self.routes.http.clone(),
+                &endpoints.sendgrid_api_base,
+                sendgrid::Account {
+                    api_key: s.api_key,
+                    from_email: s.from_email,
+                    from_name: brand,
+                },
+                self.clock.clone(),
+            )),
             None => self.email.clone(),
         };
         let route = Arc::new(Route { sms, email });

@@ -70,6 +70,40 @@ pub fn transport(e: &reqwest::Error) -> ProviderError {
     }
 }
 
+/// Sends a request and reads the whole answer: its status, headers and body. Only a transport
+/// failure is an error here; the caller reads a failed status by its provider's rules.
+pub async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, bytes::Bytes), ProviderError> {
+    let response = request.send().await.map_err(|e| transport(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| transport(&e))?;
+    Ok((status, headers, body))
+}
+
+/// A failure of a "was it sent?" question: whatever the provider said, it did not say "not
+/// sent", so a permanent error becomes a transient one (ask again later, never resend).
+pub fn undecided(error: ProviderError) -> ProviderError {
+    match error {
+        ProviderError::Permanent { code, message, .. } => ProviderError::Transient {
+            code,
+            message,
+            retry_after: None,
+        },
+        other => other,
+    }
+}
+
+/// An answer that could not be read: transient (the provider may have taken the request).
+pub fn unreadable(what: &str) -> ProviderError {
+    ProviderError::Transient {
+        code: "bad_response".into(),
+        message: format!("{what} could not be read"),
+        retry_after: None,
+    }
+}
+
 /// An HTTP failure whose body named no provider code: 408, 425, 429 and 5xx are transient,
 /// other statuses permanent.
 pub fn by_status(

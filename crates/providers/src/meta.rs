@@ -263,19 +263,15 @@ impl Graph {
         id: &str,
         fields: &str,
     ) -> Result<T, ProviderError> {
-        let response = self
-            .http
-            .get(format!("{}/{GRAPH_VERSION}/{id}", self.base))
-            .query(&[
-                ("fields", fields),
-                ("access_token", self.access_token.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
+        let (status, headers, body) = http::exchange(
+            self.http
+                .get(format!("{}/{GRAPH_VERSION}/{id}", self.base))
+                .query(&[
+                    ("fields", fields),
+                    ("access_token", self.access_token.as_str()),
+                ]),
+        )
+        .await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|_| ProviderError::Permanent {
                 code: "bad_response".into(),

@@ -216,32 +216,24 @@ impl Client {
     }
 
     async fn send(&self, email: &OutboundEmail) -> Result<Receipt, ProviderError> {
-        let response = self
-            .http
-            .post(format!("{}/v3/mail/send", self.api_base))
-            .bearer_auth(&self.account.api_key)
-            .json(&self.mail(email))
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
+        let (status, headers, body) = http::exchange(
+            self.http
+                .post(format!("{}/v3/mail/send", self.api_base))
+                .bearer_auth(&self.account.api_key)
+                .json(&self.mail(email)),
+        )
+        .await?;
         if status.is_success() {
             let id = headers
                 .get("x-message-id")
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| ProviderError::Transient {
-                    code: "bad_response".into(),
-                    message: "SendGrid's answer had no X-Message-Id".into(),
-                    retry_after: None,
-                })?;
+                .ok_or_else(|| http::unreadable("SendGrid's answer (no X-Message-Id)"))?;
             return Ok(Receipt {
                 provider_message_id: id.to_owned(),
                 status: MessageStatus::Sent,
             });
         }
-        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
         Err(failure(status, &headers, &body))
     }
 }
@@ -277,33 +269,18 @@ impl EmailProvider for Client {
         since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError> {
         let query = format!("unique_args['{MESSAGE_ID_ARG}']=\"{}\"", email.message_id);
-        let response = self
-            .http
-            .get(format!("{}/v3/messages", self.api_base))
-            .bearer_auth(&self.account.api_key)
-            .query(&[("query", query.as_str()), ("limit", "10")])
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
+        let (status, headers, body) = http::exchange(
+            self.http
+                .get(format!("{}/v3/messages", self.api_base))
+                .bearer_auth(&self.account.api_key)
+                .query(&[("query", query.as_str()), ("limit", "10")]),
+        )
+        .await?;
         if !status.is_success() {
-            return Err(match failure(status, &headers, &body) {
-                ProviderError::Permanent { code, message, .. } => ProviderError::Transient {
-                    code,
-                    message,
-                    retry_after: None,
-                },
-                other => other,
-            });
+            return Err(http::undecided(failure(status, &headers, &body)));
         }
         let activity: Activity =
-            serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
-                code: "bad_response".into(),
-                message: "SendGrid's activity could not be read".into(),
-                retry_after: None,
-            })?;
+            serde_json::from_slice(&body).map_err(|_| http::unreadable("SendGrid's activity"))?;
         if let Some(m) = activity.messages.into_iter().next() {
             // The activity id is the X-Message-Id with a suffix per recipient.
             let id = m.msg_id.split('.').next().unwrap_or(&m.msg_id).to_owned();
@@ -331,21 +308,44 @@ impl EmailProvider for Client {
     }
 }
 
-/// What an Event Webhook event means for Leadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventEffect {
-    /// The message moves to this status (with SendGrid's reason code, for failures).
-    Delivery {
-        status: MessageStatus,
-        error: Option<String>,
-    },
-    /// The recipient must not be mailed again (and a failed delivery moves the message).
-    Suppress {
-        reason: &'static str,
-        status: Option<MessageStatus>,
-    },
-    /// Nothing to do (processed, deferred, open, click, ...).
-    None,
+/// What an Event Webhook event means for Leadline: nothing at all for processed, deferred,
+/// open, click and the like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventEffect {
+    /// The status the message moves to.
+    pub status: Option<MessageStatus>,
+    /// SendGrid's reason, kept on the message with a failed status.
+    pub error: Option<&'static str>,
+    /// The suppression reason when the recipient must not be mailed again.
+    pub suppress: Option<&'static str>,
+}
+
+impl EventEffect {
+    fn moves(status: MessageStatus, error: Option<&'static str>) -> Self {
+        Self {
+            status: Some(status),
+            error,
+            suppress: None,
+        }
+    }
+
+    /// A suppression for `reason` (`bounce`, ...), failing the message with it when `status`.
+    fn suppresses(reason: &'static str, status: Option<MessageStatus>) -> Self {
+        let suppress = match reason {
+            "bounce" => "provider:bounce",
+            "unsubscribe" => "provider:unsubscribe",
+            _ => "provider:spamreport",
+        };
+        Self {
+            status,
+            error: status.map(|_| reason),
+            suppress: Some(suppress),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One event of a batch.
@@ -396,56 +396,32 @@ impl Event {
     /// What it means, by the compliance rules: a bounce, a spam report and an unsubscribe
     /// suppress the address; a drop for a suppressed address does too.
     pub fn effect(&self) -> EventEffect {
+        use MessageStatus::{Delivered, Failed, Undelivered};
         match self.event.as_str() {
-            "delivered" => EventEffect::Delivery {
-                status: MessageStatus::Delivered,
-                error: None,
-            },
-            "bounce" if self.bounce_type.as_deref() == Some("blocked") => EventEffect::Delivery {
-                status: MessageStatus::Undelivered,
-                error: Some("blocked".into()),
-            },
-            "bounce" => EventEffect::Suppress {
-                reason: "provider:bounce",
-                status: Some(MessageStatus::Undelivered),
-            },
+            "delivered" => EventEffect::moves(Delivered, None),
+            "bounce" if self.bounce_type.as_deref() == Some("blocked") => {
+                EventEffect::moves(Undelivered, Some("blocked"))
+            }
+            "bounce" => EventEffect::suppresses("bounce", Some(Undelivered)),
             "dropped" => {
                 let reason = self
                     .reason
                     .as_deref()
                     .unwrap_or_default()
                     .to_ascii_lowercase();
-                if reason.contains("bounce") {
-                    EventEffect::Suppress {
-                        reason: "provider:bounce",
-                        status: Some(MessageStatus::Failed),
-                    }
-                } else if reason.contains("unsubscribe") {
-                    EventEffect::Suppress {
-                        reason: "provider:unsubscribe",
-                        status: Some(MessageStatus::Failed),
-                    }
-                } else if reason.contains("spam") {
-                    EventEffect::Suppress {
-                        reason: "provider:spamreport",
-                        status: Some(MessageStatus::Failed),
-                    }
-                } else {
-                    EventEffect::Delivery {
-                        status: MessageStatus::Failed,
-                        error: Some("dropped".into()),
-                    }
-                }
+                ["bounce", "unsubscribe", "spam"]
+                    .into_iter()
+                    .find(|r| reason.contains(r))
+                    .map_or(EventEffect::moves(Failed, Some("dropped")), |r| {
+                        EventEffect::suppresses(
+                            if r == "spam" { "spamreport" } else { r },
+                            Some(Failed),
+                        )
+                    })
             }
-            "spamreport" => EventEffect::Suppress {
-                reason: "provider:spamreport",
-                status: None,
-            },
-            "unsubscribe" | "group_unsubscribe" => EventEffect::Suppress {
-                reason: "provider:unsubscribe",
-                status: None,
-            },
-            _ => EventEffect::None,
+            "spamreport" => EventEffect::suppresses("spamreport", None),
+            "unsubscribe" | "group_unsubscribe" => EventEffect::suppresses("unsubscribe", None),
+            _ => EventEffect::default(),
         }
     }
 }
@@ -710,41 +686,28 @@ mod parsing {
         let events = Event::parse_batch(batch).unwrap();
         assert_eq!(events.len(), 8);
         assert_eq!(events[0].provider_message_id(), Some("m1"));
-        let effects: Vec<EventEffect> = events.iter().map(Event::effect).collect();
+        let effects: Vec<(Option<MessageStatus>, Option<&str>, Option<&str>)> = events
+            .iter()
+            .map(|e| {
+                let f = e.effect();
+                (f.status, f.error, f.suppress)
+            })
+            .collect();
+        use MessageStatus::{Delivered, Failed, Undelivered};
         assert_eq!(
             effects,
             [
-                EventEffect::Delivery {
-                    status: MessageStatus::Delivered,
-                    error: None
-                },
-                EventEffect::Suppress {
-                    reason: "provider:bounce",
-                    status: Some(MessageStatus::Undelivered)
-                },
-                EventEffect::Delivery {
-                    status: MessageStatus::Undelivered,
-                    error: Some("blocked".into())
-                },
-                EventEffect::Suppress {
-                    reason: "provider:bounce",
-                    status: Some(MessageStatus::Failed)
-                },
-                EventEffect::Delivery {
-                    status: MessageStatus::Failed,
-                    error: Some("dropped".into())
-                },
-                EventEffect::Suppress {
-                    reason: "provider:spamreport",
-                    status: None
-                },
-                EventEffect::Suppress {
-                    reason: "provider:unsubscribe",
-                    status: None
-                },
-                EventEffect::None,
+                (Some(Delivered), None, None),
+                (Some(Undelivered), Some("bounce"), Some("provider:bounce")),
+                (Some(Undelivered), Some("blocked"), None),
+                (Some(Failed), Some("bounce"), Some("provider:bounce")),
+                (Some(Failed), Some("dropped"), None),
+                (None, None, Some("provider:spamreport")),
+                (None, None, Some("provider:unsubscribe")),
+                (None, None, None),
             ]
         );
+        assert!(events[7].effect().is_none());
     }
 
     #[test]

@@ -216,8 +216,8 @@ fn permanent_code(code: u32) -> bool {
         code,
         // Authentication, account suspended or not permitted.
         20003 | 20005 | 20008 | 20404 | 21606 | 21659 | 21660 | 21661 | 21408 | 21612 | 21614
-            // Invalid or unreachable recipient, body problems, unsubscribed.
-            | 21211 | 21265 | 21602 | 21604 | 21610 | 21617 | 21703 | 21705 | 30034
+            // Invalid or unreachable recipient, body problems (21610 is read before).
+            | 21211 | 21265 | 21602 | 21604 | 21617 | 21703 | 21705 | 30034
     )
 }
 
@@ -231,7 +231,7 @@ fn failure(
     let code = parsed.as_ref().and_then(|e| e.code);
     let message = parsed.map(|e| e.message).unwrap_or_default();
     match code {
-        Some(c) if c.to_string() == UNSUBSCRIBED => ProviderError::Permanent {
+        Some(c @ 21610) => ProviderError::Permanent {
             code: c.to_string(),
             message,
             suppress: true,
@@ -298,26 +298,18 @@ impl Client {
                 format!("{callback}{sep}m={}", sms.message_id),
             ));
         }
-        let response = self
-            .http
-            .post(self.messages_url())
-            .basic_auth(&self.account.account_sid, Some(&self.account.auth_token))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
+        let (status, headers, body) = http::exchange(
+            self.http
+                .post(self.messages_url())
+                .basic_auth(&self.account.account_sid, Some(&self.account.auth_token))
+                .form(&form),
+        )
+        .await?;
         if !status.is_success() {
             return Err(failure(status, &headers, &body));
         }
         let message: MessageResource =
-            serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
-                code: "bad_response".into(),
-                message: "Twilio's answer could not be read".into(),
-                retry_after: None,
-            })?;
+            serde_json::from_slice(&body).map_err(|_| http::unreadable("Twilio's answer"))?;
         Ok(Receipt {
             provider_message_id: message.sid,
             status: receipt_status(&message.status),
@@ -325,33 +317,17 @@ impl Client {
     }
 
     async fn page(&self, url: &str, query: &[(&str, &str)]) -> Result<MessagePage, ProviderError> {
-        let response = self
-            .http
-            .get(url)
-            .basic_auth(&self.account.account_sid, Some(&self.account.auth_token))
-            .query(query)
-            .send()
-            .await
-            .map_err(|e| http::transport(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| http::transport(&e))?;
+        let (status, headers, body) = http::exchange(
+            self.http
+                .get(url)
+                .basic_auth(&self.account.account_sid, Some(&self.account.auth_token))
+                .query(query),
+        )
+        .await?;
         if !status.is_success() {
-            // Unable to tell is never "not sent".
-            return Err(match failure(status, &headers, &body) {
-                ProviderError::Permanent { code, message, .. } => ProviderError::Transient {
-                    code,
-                    message,
-                    retry_after: None,
-                },
-                other => other,
-            });
+            return Err(http::undecided(failure(status, &headers, &body)));
         }
-        serde_json::from_slice(&body).map_err(|_| ProviderError::Transient {
-            code: "bad_response".into(),
-            message: "Twilio's message list could not be read".into(),
-            retry_after: None,
-        })
+        serde_json::from_slice(&body).map_err(|_| http::unreadable("Twilio's message list"))
     }
 }
 
@@ -434,6 +410,14 @@ impl SmsProvider for Client {
     }
 }
 
+/// The first value of form parameter `name`.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// A status callback: what became of a message we sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCallback {
@@ -447,12 +431,7 @@ impl StatusCallback {
     /// Reads the form Twilio posts. `None` for a status that moves nothing (`queued`,
     /// `accepted`, `sending`, `scheduled`, `read`, ...) or a form without a message.
     pub fn parse(params: &[(String, String)]) -> Option<Self> {
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| param(params, name);
         let sid = get("MessageSid").or_else(|| get("SmsSid"))?;
         let status = match get("MessageStatus").or_else(|| get("SmsStatus"))? {
             "sent" => MessageStatus::Sent,
@@ -483,12 +462,7 @@ pub struct InboundSms {
 impl InboundSms {
     /// Reads the form Twilio posts for an incoming message; `None` without sender or id.
     pub fn parse(params: &[(String, String)]) -> Option<Self> {
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| param(params, name);
         let sid = get("MessageSid").or_else(|| get("SmsSid"))?;
         if sid.is_empty() || sid.len() > 64 {
             return None;
@@ -515,12 +489,7 @@ pub struct VoiceCall {
 
 impl VoiceCall {
     pub fn parse(params: &[(String, String)]) -> Option<Self> {
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| param(params, name);
         let sid = get("CallSid")?;
         if sid.is_empty() || sid.len() > 64 {
             return None;

@@ -874,6 +874,18 @@ impl Store for PostgresStore {
             .map(|m| (m, changed)))
     }
 
+    async fn event_seen(&self, source: SourceId, event_id: &str) -> DbResult<bool> {
+        let (seen,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE source_id = $1 AND event_id = $2)",
+        )
+        .bind(source.as_uuid())
+        .bind(event_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(seen)
+    }
+
     async fn remember_event(
         &self,
         source: SourceId,

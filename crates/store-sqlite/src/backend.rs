@@ -966,6 +966,18 @@ impl Store for SqliteStore {
             .map(|m| (m, changed)))
     }
 
+    async fn event_seen(&self, source: SourceId, event_id: &str) -> DbResult<bool> {
+        let (seen,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE source_id = ? AND event_id = ?)",
+        )
+        .bind(source.as_uuid())
+        .bind(event_id)
+        .fetch_one(&self.read)
+        .await
+        .map_err(db)?;
+        Ok(seen)
+    }
+
     async fn remember_event(
         &self,
         source: SourceId,

@@ -353,6 +353,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- webhook replay defence ----------------------------------------------------------
 
+    /// Has a source's event id been remembered? Hooks ask before the work and remember after
+    /// it, so a delivery whose work failed is taken again when the provider retries it.
+    async fn event_seen(&self, source: SourceId, event_id: &str) -> DbResult<bool>;
     /// Remembers that a source delivered an event id; `false` if it was remembered before.
     async fn remember_event(
         &self,

@@ -1005,3 +1005,52 @@ async fn integrations_are_write_only_validated_by_field_and_per_organisation() {
     let messages = app.messages(&org, "to=%2B14155552673").await;
     assert_eq!(messages[0]["provider"], "sandbox");
 }
+
+#[tokio::test]
+async fn the_email_sender_name_follows_the_business_name() {
+    let fake = MockServer::start().await;
+    let app = app_with_fakes(&fake).await;
+    let signer = SendgridSigner::new();
+    let (org, _, _) = sendgrid_org(&app, &signer).await;
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .respond_with(ResponseTemplate::new(202).insert_header("X-Message-Id", "sgmsg0003"))
+        .expect(2)
+        .mount(&fake)
+        .await;
+    let from_name = |n: usize| {
+        let fake = &fake;
+        async move {
+            let sent = fake.received_requests().await.unwrap();
+            let mail: Value = serde_json::from_slice(&sent[n].body).unwrap();
+            mail["from"]["name"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let res = app
+        .client
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(&org.key)
+        .json(&json!({ "business_name": "Acme Roofing" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.post_lead(&org, json!({ "email": "jane@example.com", "zip": "94105" }))
+        .await;
+    app.drain().await;
+    assert_eq!(from_name(0).await, "Acme Roofing");
+
+    let res = app
+        .client
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(&org.key)
+        .json(&json!({ "business_name": "Acme Roofing & Gutters" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.post_lead(&org, json!({ "email": "john@example.com", "zip": "94105" }))
+        .await;
+    app.drain().await;
+    assert_eq!(from_name(1).await, "Acme Roofing & Gutters");
+}

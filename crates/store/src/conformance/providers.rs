@@ -173,7 +173,10 @@ pub async fn inbound_messages_are_recorded_once_per_provider_id(store: S) {
 pub async fn webhook_events_are_remembered_once_and_forgotten_later(store: S) {
     let one = domain::SourceId::new();
     let two = domain::SourceId::new();
+    assert!(!store.event_seen(one, "evt-1").await.unwrap());
     assert!(store.remember_event(one, "evt-1", t0()).await.unwrap());
+    assert!(store.event_seen(one, "evt-1").await.unwrap());
+    assert!(!store.event_seen(two, "evt-1").await.unwrap());
     assert!(
         !store
             .remember_event(one, "evt-1", t0() + secs(5))
@@ -188,6 +191,7 @@ pub async fn webhook_events_are_remembered_once_and_forgotten_later(store: S) {
             .unwrap()
     );
     assert_eq!(store.purge_events(t0() + secs(50)).await.unwrap(), 2);
+    assert!(!store.event_seen(one, "evt-1").await.unwrap());
     assert!(
         store
             .remember_event(one, "evt-1", t0() + secs(200))

@@ -20,7 +20,7 @@ use engine::integrations::{
 };
 use engine::jobs::Job;
 use engine::receipts::Receipt;
-use providers::sendgrid::{self, EventEffect, InboundEmail};
+use providers::sendgrid::{self, InboundEmail};
 use providers::{meta, twilio};
 use secrecy::ExposeSecret;
 use store::{ActorKind, AuditContext, SourceRecord};
@@ -62,22 +62,8 @@ fn audit(source: &SourceRecord) -> AuditContext {
     }
 }
 
-/// The URL a request was sent to, as the sender saw it: `public_base_url` and the path, or
+/// Where Leadline's own hooks are, as the outside world sees them: `public_base_url`, or
 /// without one configured, `http://` and the `Host` header.
-fn public_url(state: &AppState, uri: &OriginalUri, headers: &HeaderMap) -> String {
-    let path = uri.0.path_and_query().map_or("/", |p| p.as_str());
-    let base = state.auth.public_base_url.trim_end_matches('/');
-    if base.is_empty() {
-        format!(
-            "http://{}{path}",
-            header_text(headers, header::HOST).unwrap_or_default()
-        )
-    } else {
-        format!("{base}{path}")
-    }
-}
-
-/// Where Leadline's own hooks are, for URLs handed to a provider.
 fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     let base = state.auth.public_base_url.trim_end_matches('/');
     if base.is_empty() {
@@ -88,6 +74,12 @@ fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     } else {
         base.to_owned()
     }
+}
+
+/// The URL a request was sent to, as the sender saw it.
+fn public_url(state: &AppState, uri: &OriginalUri, headers: &HeaderMap) -> String {
+    let path = uri.0.path_and_query().map_or("/", |p| p.as_str());
+    format!("{}{path}", public_base(state, headers))
 }
 
 /// The source, its organisation's Twilio integration, and the form's pairs, once the
@@ -315,13 +307,11 @@ pub async fn twilio_voice_done(
         count(kind, "ignored", "caller_withheld");
         return Ok(hang_up());
     };
-    let now = state.engine.clock.wall_now();
-    if !state
-        .engine
-        .store
-        .remember_event(source.id, &format!("call:{}", call.call_sid), now)
-        .await?
-    {
+    // Remembered once the work is done: a retry after a failure is taken again (the text
+    // itself goes once, by its dedupe key).
+    let event = format!("call:{}", call.call_sid);
+    let store = &state.engine.store;
+    if store.event_seen(source.id, &event).await? {
         count(kind, "replayed", "missed_call");
         return Ok(hang_up());
     }
@@ -340,6 +330,9 @@ pub async fn twilio_voice_done(
     state
         .engine
         .missed_call(tenant(&source), lead, &call.call_sid, audit(&source))
+        .await?;
+    store
+        .remember_event(source.id, &event, state.engine.clock.wall_now())
         .await?;
     count(kind, "accepted", "missed_call");
     Ok(hang_up())
@@ -421,31 +414,21 @@ pub async fn sendgrid_events(
     )?;
     let events = sendgrid::Event::parse_batch(&body)
         .map_err(|_| ApiError::field("body", "must be a JSON array of events"))?;
-    let now = state.engine.clock.wall_now();
+    let store = &state.engine.store;
     for event in events {
-        if let Some(id) = event.sg_event_id.as_deref().filter(|id| id.len() <= 100)
-            && !state
-                .engine
-                .store
-                .remember_event(source.id, id, now)
-                .await?
+        // Remembered once applied: an event whose work failed is applied when SendGrid retries.
+        let id = event.sg_event_id.as_deref().filter(|id| id.len() <= 100);
+        if let Some(id) = id
+            && store.event_seen(source.id, id).await?
         {
             count(kind, "replayed", "event");
             continue;
         }
-        let (status, error, suppress) = match event.effect() {
-            EventEffect::Delivery { status, error } => (Some(status), error, None),
-            EventEffect::Suppress { reason, status } => (
-                status,
-                Some(reason.trim_start_matches("provider:").to_owned())
-                    .filter(|_| status.is_some()),
-                Some(reason.to_owned()),
-            ),
-            EventEffect::None => {
-                count(kind, "ignored", "event");
-                continue;
-            }
-        };
+        let effect = event.effect();
+        if effect.is_none() {
+            count(kind, "ignored", "event");
+            continue;
+        }
         state
             .engine
             .receipt(
@@ -454,12 +437,17 @@ pub async fn sendgrid_events(
                     provider: "sendgrid",
                     message_id: event.message_id.as_deref().and_then(|m| m.parse().ok()),
                     provider_message_id: event.provider_message_id().map(str::to_owned),
-                    status,
-                    error,
-                    suppress,
+                    status: effect.status,
+                    error: effect.error.map(str::to_owned),
+                    suppress: effect.suppress.map(str::to_owned),
                 },
             )
             .await?;
+        if let Some(id) = id {
+            store
+                .remember_event(source.id, id, state.engine.clock.wall_now())
+                .await?;
+        }
         count(kind, "accepted", "event");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -647,12 +635,9 @@ pub async fn meta_delivery(
     let now = engine.clock.now();
     let mut queued = false;
     for change in changes {
+        // Remembered once queued: a delivery whose queueing failed is queued when Meta retries.
         let event = format!("leadgen:{}", change.leadgen_id);
-        if !engine
-            .store
-            .remember_event(source.id, &event, engine.clock.wall_now())
-            .await?
-        {
+        if engine.store.event_seen(source.id, &event).await? {
             count(kind, "replayed", "leadgen");
             continue;
         }
@@ -666,6 +651,10 @@ pub async fn meta_delivery(
             Ok(_) | Err(store::DbError::Conflict(_)) => queued = true,
             Err(e) => return Err(e.into()),
         }
+        engine
+            .store
+            .remember_event(source.id, &event, engine.clock.wall_now())
+            .await?;
         count(kind, "accepted", "leadgen");
     }
     if queued {

@@ -243,6 +243,8 @@ pub async fn put(
     let now = state.engine.clock.wall_now();
     if !changed.is_empty() {
         store.update_tenant_settings(auth.tenant, &settings).await?;
+        // The brand an email provider shows may have changed.
+        state.engine.forget_route(auth.tenant);
     }
     if !secret_changes.is_empty() {
         store
