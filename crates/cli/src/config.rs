@@ -77,15 +77,18 @@ pub struct Config {
     pub providers: ProvidersConfig,
 }
 
-/// Where the providers' APIs are. Production by default; tests and staging point them at
-/// fakes (`LEADLINE_PROVIDERS__TWILIO__API_BASE=http://127.0.0.1:9000`).
+/// The providers: where their APIs are (production by default; tests and staging point them at
+/// fakes, `LEADLINE_PROVIDERS__TWILIO__API_BASE=http://127.0.0.1:9000`), the platform's own
+/// accounts that carry the messages of organisations without an integration of their own, and
+/// the keys providers sign their webhooks with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProvidersConfig {
-    pub twilio: ApiBase,
-    pub sendgrid: ApiBase,
+    pub twilio: TwilioConfig,
+    pub sendgrid: SendgridConfig,
     pub meta: GraphBase,
     pub anthropic: ApiBase,
+    pub ghl: GhlConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,24 +103,85 @@ pub struct GraphBase {
     pub graph_base: String,
 }
 
+/// Twilio: its API, and the platform's account (empty: none; organisations bring their own).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioConfig {
+    pub api_base: String,
+    pub account_sid: String,
+    pub auth_token: String,
+    /// The platform's number (E.164), or else
+    pub from: String,
+    /// its Messaging Service.
+    pub messaging_service_sid: String,
+}
+
+/// SendGrid: its API, and the platform's account, which sends account emails (sign-up, password
+/// reset) and the emails of organisations without their own. Production needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendgridConfig {
+    pub api_base: String,
+    pub api_key: String,
+    /// A verified sender of the account.
+    pub from_email: String,
+    /// The display name of the platform's emails.
+    pub from_name: String,
+}
+
+/// GoHighLevel's published webhook keys (PEM), from its Webhook Integration Guide.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GhlConfig {
+    /// For `x-ghl-signature` (Ed25519).
+    pub ed25519_public_key: String,
+    /// For the legacy `x-wh-signature` (RSA).
+    pub rsa_public_key: String,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        Self {
+            api_base: providers::twilio::API_BASE.to_owned(),
+            account_sid: String::new(),
+            auth_token: String::new(),
+            from: String::new(),
+            messaging_service_sid: String::new(),
+        }
+    }
+}
+
+impl Default for SendgridConfig {
+    fn default() -> Self {
+        Self {
+            api_base: providers::sendgrid::API_BASE.to_owned(),
+            api_key: String::new(),
+            from_email: String::new(),
+            from_name: "Leadline".to_owned(),
+        }
+    }
+}
+
 impl Default for ProvidersConfig {
     fn default() -> Self {
         let e = engine::integrations::Endpoints::default();
         Self {
-            twilio: ApiBase {
-                api_base: e.twilio_api_base,
-            },
-            sendgrid: ApiBase {
-                api_base: e.sendgrid_api_base,
-            },
+            twilio: TwilioConfig::default(),
+            sendgrid: SendgridConfig::default(),
             meta: GraphBase {
                 graph_base: e.meta_graph_base,
             },
             anthropic: ApiBase {
                 api_base: e.anthropic_api_base,
             },
+            ghl: GhlConfig::default(),
         }
     }
+}
+
+fn some(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
 }
 
 impl ProvidersConfig {
@@ -127,7 +191,93 @@ impl ProvidersConfig {
             sendgrid_api_base: self.sendgrid.api_base.trim_end_matches('/').to_owned(),
             meta_graph_base: self.meta.graph_base.trim_end_matches('/').to_owned(),
             anthropic_api_base: self.anthropic.api_base.trim_end_matches('/').to_owned(),
+            ghl_ed25519_public_key: some(&self.ghl.ed25519_public_key),
+            ghl_rsa_public_key: some(&self.ghl.rsa_public_key),
         }
+    }
+
+    /// The platform's Twilio account, when one is configured.
+    pub fn twilio_account(&self) -> Option<providers::twilio::Account> {
+        let t = &self.twilio;
+        some(&t.account_sid)?;
+        Some(providers::twilio::Account {
+            account_sid: t.account_sid.trim().to_owned(),
+            auth_token: t.auth_token.trim().to_owned(),
+            sender: match some(&t.messaging_service_sid) {
+                Some(mg) => providers::twilio::Sender::MessagingService(mg),
+                None => providers::twilio::Sender::From(t.from.trim().to_owned()),
+            },
+        })
+    }
+
+    /// The platform's SendGrid account, when one is configured.
+    pub fn sendgrid_account(&self) -> Option<providers::sendgrid::Account> {
+        let s = &self.sendgrid;
+        some(&s.api_key)?;
+        Some(providers::sendgrid::Account {
+            api_key: s.api_key.trim().to_owned(),
+            from_email: s.from_email.trim().to_owned(),
+            from_name: some(&s.from_name),
+        })
+    }
+
+    /// Checks the accounts and keys: every part of an account given, keys that read.
+    fn validate(&self) -> anyhow::Result<()> {
+        let t = &self.twilio;
+        let twilio_parts = [
+            &t.account_sid,
+            &t.auth_token,
+            &t.from,
+            &t.messaging_service_sid,
+        ];
+        if twilio_parts.iter().any(|p| !p.trim().is_empty()) {
+            let sid = t.account_sid.trim();
+            if !(sid.len() == 34 && sid.starts_with("AC")) {
+                bail!(
+                    "providers.twilio.account_sid must be AC and 32 hex digits (fix: the Account SID from the Twilio console)"
+                );
+            }
+            if t.auth_token.trim().len() != 32 {
+                bail!(
+                    "providers.twilio.auth_token must be the account's 32-character auth token (fix: from the Twilio console)"
+                );
+            }
+            match (some(&t.from), some(&t.messaging_service_sid)) {
+                (Some(from), None) if domain::Phone::parse_e164(&from).is_ok() => {}
+                (None, Some(mg)) if mg.len() == 34 && mg.starts_with("MG") => {}
+                _ => bail!(
+                    "providers.twilio needs exactly one of from (an E.164 number) and messaging_service_sid (MG...) (fix: set one)"
+                ),
+            }
+        }
+        let s = &self.sendgrid;
+        if some(&s.api_key).is_some() != some(&s.from_email).is_some() {
+            bail!(
+                "providers.sendgrid needs both api_key and from_email, or neither (fix: set the other)"
+            );
+        }
+        if let Some(from) = some(&s.from_email)
+            && domain::Email::parse(&from).is_err()
+        {
+            bail!(
+                "providers.sendgrid.from_email = {from:?} is not an email address (fix: a verified sender of the account)"
+            );
+        }
+        if let Some(pem) = some(&self.ghl.ed25519_public_key)
+            && providers::ghl::Ed25519Key::parse_pem(&pem).is_err()
+        {
+            bail!(
+                "providers.ghl.ed25519_public_key is not an Ed25519 public key (fix: paste the PEM block from GoHighLevel's webhook guide)"
+            );
+        }
+        if let Some(pem) = some(&self.ghl.rsa_public_key)
+            && providers::ghl::RsaKey::parse_pem(&pem).is_err()
+        {
+            bail!(
+                "providers.ghl.rsa_public_key is not an RSA public key (fix: paste the PEM block from GoHighLevel's webhook guide)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -383,6 +533,7 @@ impl Config {
         self.bind_addr()?;
         self.metrics_addr()?;
         let p = &self.providers;
+        p.validate()?;
         for (key, url) in [
             ("providers.twilio.api_base", &p.twilio.api_base),
             ("providers.sendgrid.api_base", &p.sendgrid.api_base),
@@ -514,17 +665,27 @@ impl Config {
                 self.key_ring_path().display()
             );
         }
-        // Leadline has no real SMS or email provider configured yet; the sandbox is all there is.
-        bail!(
-            "mode = \"production\" refuses the sandbox providers, and no real SMS or email provider is configured (fix: use mode = \"sandbox\" until providers are configured)"
-        )
+        // Account emails (sign-up, password reset) go through the platform's account; texts of an
+        // organisation without its own Twilio account fail until it sets one.
+        if self.providers.sendgrid_account().is_none() {
+            bail!(
+                "mode = \"production\" needs the platform's email account: providers.sendgrid.api_key and from_email (fix: set them, e.g. LEADLINE_PROVIDERS__SENDGRID__API_KEY)"
+            );
+        }
+        Ok(())
     }
 
     /// The configuration with secrets masked, for `config check`.
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
-        if !c.metrics.token.is_empty() {
-            c.metrics.token = "********".to_owned();
+        for secret in [
+            &mut c.metrics.token,
+            &mut c.providers.twilio.auth_token,
+            &mut c.providers.sendgrid.api_key,
+        ] {
+            if !secret.is_empty() {
+                *secret = "********".to_owned();
+            }
         }
         if let Some(at) = c.database_url.find('@')
             && let Some(scheme_end) = c.database_url.find("://")
@@ -617,11 +778,71 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_for_display() {
-        let c = load_toml("database_url = \"postgres://app:hunter2@db.internal/leadline\"\n[metrics]\ntoken = \"abc\"").unwrap();
+        let c = load_toml("database_url = \"postgres://app:hunter2@db.internal/leadline\"\n[metrics]\ntoken = \"abc\"\n[providers.twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"fedcba9876543210fedcba9876543210\"\nfrom = \"+15005550006\"\n[providers.sendgrid]\napi_key = \"SG.secret-key\"\nfrom_email = \"hi@example.com\"").unwrap();
         let shown = serde_json::to_string(&c.redacted()).unwrap();
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("\"abc\""),
-            "{shown}"
+        for secret in ["hunter2", "\"abc\"", "fedcba9876543210", "SG.secret-key"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+    }
+
+    #[test]
+    fn the_platform_accounts_are_checked_whole() {
+        for (toml, says) in [
+            (
+                "[providers.twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"",
+                "providers.twilio.auth_token",
+            ),
+            (
+                "[providers.twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"fedcba9876543210fedcba9876543210\"",
+                "exactly one of from",
+            ),
+            (
+                "[providers.twilio]\naccount_sid = \"SK0123\"",
+                "providers.twilio.account_sid",
+            ),
+            (
+                "[providers.sendgrid]\napi_key = \"SG.x\"",
+                "both api_key and from_email",
+            ),
+            (
+                "[providers.sendgrid]\napi_key = \"SG.x\"\nfrom_email = \"nobody\"",
+                "providers.sendgrid.from_email",
+            ),
+            (
+                "[providers.ghl]\ned25519_public_key = \"not a key\"",
+                "providers.ghl.ed25519_public_key",
+            ),
+        ] {
+            let err = load_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(says) && err.contains("fix"), "{toml}: {err}");
+        }
+        let c = load_toml("[providers.twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token = \"fedcba9876543210fedcba9876543210\"\nmessaging_service_sid = \"MG0123456789abcdef0123456789abcdef\"").unwrap();
+        let account = c.providers.twilio_account().unwrap();
+        assert_eq!(
+            account.sender,
+            providers::twilio::Sender::MessagingService(
+                "MG0123456789abcdef0123456789abcdef".into()
+            )
         );
+        assert!(c.providers.sendgrid_account().is_none());
+    }
+
+    #[test]
+    fn production_needs_the_platform_email_account_and_then_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = dir.path().join("keyring.json");
+        std::fs::write(&ring, "{}").unwrap();
+        let base = format!(
+            "mode = \"production\"\npublic_base_url = \"https://leads.example.com\"\nkey_ring_file = {:?}\n",
+            ring.display().to_string()
+        );
+        let err = load_toml(&base).unwrap_err().to_string();
+        assert!(err.contains("providers.sendgrid"), "{err}");
+        let c = load_toml(&format!(
+            "{base}[providers.sendgrid]\napi_key = \"SG.x\"\nfrom_email = \"hi@example.com\""
+        ))
+        .unwrap();
+        assert_eq!(c.mode, Mode::Production);
+        assert!(c.providers.twilio_account().is_none());
     }
 }

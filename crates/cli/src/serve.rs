@@ -26,6 +26,42 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("starting the logger: {e}"))
 }
 
+/// The clock and the default providers the engine is built with.
+type Parts = (Arc<dyn Clock>, Arc<dyn SmsProvider>, Arc<dyn EmailProvider>);
+
+/// The real clock and the platform's own accounts, which carry the messages of organisations
+/// without integrations of their own. Texts need Twilio: without a platform account, an
+/// organisation's texts fail (`no_sms_provider`) until it sets its Twilio integration.
+fn production_providers(config: &Config) -> anyhow::Result<Parts> {
+    let clock: Arc<dyn Clock> = Arc::new(domain::SystemClock);
+    let endpoints = config.providers.endpoints();
+    let http = providers::http::client();
+    let sms: Arc<dyn SmsProvider> = match config.providers.twilio_account() {
+        // The platform's number has no source, so no status callback: its texts stay `sent`.
+        Some(account) => Arc::new(providers::twilio::Client::new(
+            http.clone(),
+            &endpoints.twilio_api_base,
+            account,
+            None,
+        )),
+        None => {
+            tracing::warn!("no platform Twilio account: organisations need their own to text");
+            Arc::new(providers::NoSmsProvider)
+        }
+    };
+    let account = config
+        .providers
+        .sendgrid_account()
+        .context("production needs providers.sendgrid (validation should have said so)")?;
+    let email: Arc<dyn EmailProvider> = Arc::new(providers::sendgrid::Client::new(
+        http,
+        &endpoints.sendgrid_api_base,
+        account,
+        clock.clone(),
+    ));
+    Ok((clock, sms, email))
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config)?;
     let addr = config.bind_addr()?;
@@ -45,12 +81,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         clock: Arc::new(SandboxClock::new()),
         provider: Arc::new(SandboxProvider::new()),
     });
-    let (clock, sms, email): (Arc<dyn Clock>, Arc<dyn SmsProvider>, Arc<dyn EmailProvider>) =
-        match &sandbox {
-            Some(s) => (s.clock.clone(), s.provider.clone(), s.provider.clone()),
-            // Validation refuses production without real providers; this arm cannot be reached yet.
-            None => anyhow::bail!("production mode needs real providers, and none is configured"),
-        };
+    let (clock, sms, email): Parts = match &sandbox {
+        Some(s) => (s.clock.clone(), s.provider.clone(), s.provider.clone()),
+        None => production_providers(&config)?,
+    };
     let mut engine_settings = engine_config(&config);
     // Unsubscribe links in emails point at the public address, or at this server's own.
     engine_settings.links = Some(engine::assess::Links {

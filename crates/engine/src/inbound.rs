@@ -24,6 +24,10 @@ use crate::audit::Change;
 use crate::jobs::{Job, KeywordReply, ReplyKind};
 use crate::{Engine, EngineError};
 
+/// The lead source of people who became leads by texting the business, unless the source says
+/// otherwise.
+pub const TEXT_LEAD_SOURCE: &str = "inbound_sms";
+
 /// A message that came in.
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -34,6 +38,10 @@ pub struct Inbound {
     pub body: String,
     pub provider: String,
     pub provider_message_id: Option<String>,
+    /// When set, a text from someone who is no one's lead, and is not a compliance word, makes
+    /// them a lead filed under this source, answered like any other: a person who texts the
+    /// business number is asking. `None` keeps unknown senders as loose messages.
+    pub new_lead_source: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +53,8 @@ pub struct InboundOutcome {
     pub revocation: Option<&'static str>,
     /// The provider delivered this message before: nothing was done again.
     pub duplicate: bool,
+    /// The sender became a new lead with this message.
+    pub created_lead: bool,
 }
 
 impl InboundOutcome {
@@ -55,6 +65,7 @@ impl InboundOutcome {
             keyword: None,
             revocation: None,
             duplicate: true,
+            created_lead: false,
         }
     }
 }
@@ -76,10 +87,29 @@ impl Engine {
         {
             return Ok(InboundOutcome::duplicate(known));
         }
-        let lead = self
+        let keyword = match inbound.channel {
+            Channel::Sms => classify(&inbound.body),
+            Channel::Email => None,
+        };
+        let phrase = match keyword {
+            None if inbound.channel == Channel::Sms => revocation(&inbound.body),
+            _ => None,
+        };
+        let mut lead = self
             .store
             .find_lead_by_address(tenant, &inbound.from)
             .await?;
+        let mut created_lead = false;
+        if lead.is_none()
+            && keyword.is_none()
+            && phrase.is_none()
+            && inbound.channel == Channel::Sms
+            && let Some(source) = &inbound.new_lead_source
+        {
+            let outcome = self.lead_from_text(tenant, &inbound, source).await?;
+            created_lead = outcome.created;
+            lead = Some(outcome.lead);
+        }
         let recorded = self
             .store
             .record_inbound(
@@ -110,10 +140,6 @@ impl Engine {
             }
             (Err(e), _) => return Err(e.into()),
         };
-        let keyword = match inbound.channel {
-            Channel::Sms => classify(&inbound.body),
-            Channel::Email => None,
-        };
         let provider = (ActorKind::Provider, inbound.provider.as_str());
         self.record_change(
             tenant,
@@ -130,10 +156,6 @@ impl Engine {
         )
         .await;
         let mut enqueued = false;
-        let phrase = match keyword {
-            None if inbound.channel == Channel::Sms => revocation(&inbound.body),
-            _ => None,
-        };
         match (keyword, phrase) {
             (Some(Keyword::OptOut), _) | (None, Some(_)) => {
                 let reason = if phrase.is_some() {
@@ -179,7 +201,8 @@ impl Engine {
                 enqueued = true;
             }
             (Some(Keyword::OptIn) | None, _) => {
-                if let Some(lead) = &lead {
+                // A lead made by this very text stays new until the first response answers it.
+                if let Some(lead) = lead.as_ref().filter(|_| !created_lead) {
                     for from in [LeadStatus::New, LeadStatus::Contacted] {
                         self.store
                             .advance_lead_status(tenant, lead.id, from, LeadStatus::Engaged, now)
@@ -197,7 +220,40 @@ impl Engine {
             keyword,
             revocation: phrase,
             duplicate: false,
+            created_lead,
         })
+    }
+
+    /// The sender of a text, taken as a lead (or found, when another request took them first).
+    async fn lead_from_text(
+        &self,
+        tenant: Tenant,
+        inbound: &Inbound,
+        source: &str,
+    ) -> Result<store::IntakeOutcome, EngineError> {
+        let Address::Phone(phone) = &inbound.from else {
+            return Err(EngineError::NotFound);
+        };
+        let lead = domain::NewLead {
+            name: None,
+            phone: Some(phone.clone()),
+            email: None,
+            source: source.to_owned(),
+            address: None,
+            zip: None,
+            time_zone: None,
+            consent: None,
+        };
+        let audit = store::AuditContext {
+            actor_kind: ActorKind::Provider,
+            actor_id: inbound.provider.clone(),
+            ip: None,
+            correlation_id: inbound
+                .provider_message_id
+                .clone()
+                .unwrap_or_else(|| "inbound".to_owned()),
+        };
+        self.intake(tenant, lead, None, audit).await
     }
 
     /// Suppresses the person on every channel at once, records the revocation in the consent

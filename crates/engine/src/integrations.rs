@@ -21,22 +21,29 @@ use crate::Engine;
 /// How long an organisation's route is used before its integrations are read again.
 pub const ROUTE_TTL: Duration = Duration::from_secs(10);
 
-/// Where the providers' APIs are: production by default, local fakes in tests.
+/// Where the providers' APIs are (production by default, local fakes in tests), and the keys
+/// providers sign their webhooks with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
     pub twilio_api_base: String,
     pub sendgrid_api_base: String,
     pub meta_graph_base: String,
     pub anthropic_api_base: String,
+    /// GoHighLevel's published webhook keys (PEM), unless an integration names its own.
+    pub ghl_ed25519_public_key: Option<String>,
+    pub ghl_rsa_public_key: Option<String>,
 }
 
 impl Default for Endpoints {
+    /// The providers' production APIs, and no webhook keys.
     fn default() -> Self {
         Self {
             twilio_api_base: twilio::API_BASE.to_owned(),
             sendgrid_api_base: sendgrid::API_BASE.to_owned(),
             meta_graph_base: providers::meta::GRAPH_BASE.to_owned(),
             anthropic_api_base: "https://api.anthropic.com".to_owned(),
+            ghl_ed25519_public_key: None,
+            ghl_rsa_public_key: None,
         }
     }
 }
@@ -120,19 +127,36 @@ impl Integration for MetaIntegration {
     const KIND: SourceKind = SourceKind::Meta;
 }
 
-/// A GoHighLevel location.
+/// A GoHighLevel location (sub-account), whose webhook events become leads and replies.
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GhlIntegration {
-    /// The location (sub-account) whose events are taken; others are refused.
+    /// The location whose events are taken; a signed event of another location is ignored.
     pub location_id: String,
-    /// A private integration token, for reading contacts.
+    /// GoHighLevel's Ed25519 public key (PEM) for `x-ghl-signature`, when it differs from the
+    /// one in configuration (`providers.ghl.ed25519_public_key`).
     #[serde(default)]
-    pub api_key: Option<String>,
-    /// GoHighLevel's RSA public key (PEM) for `x-wh-signature`, when it differs from the
-    /// published one.
+    pub webhook_ed25519_key: Option<String>,
+    /// GoHighLevel's RSA public key (PEM) for the legacy `x-wh-signature`, when it differs from
+    /// the one in configuration (`providers.ghl.rsa_public_key`).
     #[serde(default)]
     pub webhook_public_key: Option<String>,
+}
+
+impl GhlIntegration {
+    /// The keys a delivery for this location may be signed with: the integration's own, else
+    /// the configured ones. A key that does not read is left out (they are checked when set).
+    pub fn keys(&self, endpoints: &Endpoints) -> providers::ghl::Keys {
+        let pick = |own: &Option<String>, configured: &Option<String>| {
+            own.clone().or_else(|| configured.clone())
+        };
+        providers::ghl::Keys {
+            ed25519: pick(&self.webhook_ed25519_key, &endpoints.ghl_ed25519_public_key)
+                .and_then(|pem| providers::ghl::Ed25519Key::parse_pem(&pem).ok()),
+            rsa: pick(&self.webhook_public_key, &endpoints.ghl_rsa_public_key)
+                .and_then(|pem| providers::ghl::RsaKey::parse_pem(&pem).ok()),
+        }
+    }
 }
 
 impl Integration for GhlIntegration {

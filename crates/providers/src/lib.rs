@@ -166,3 +166,41 @@ pub trait EmailProvider: Send + Sync + fmt::Debug {
         since: Timestamp,
     ) -> Result<Option<Receipt>, ProviderError>;
 }
+
+/// The SMS provider of an organisation with none: in production, when the platform has no
+/// Twilio account of its own and the organisation has not set its Twilio integration. Every
+/// text fails at once, permanently, saying what to set; nothing is sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSmsProvider;
+
+/// The code a text gets when there is no provider to carry it.
+pub const NO_SMS_PROVIDER: &str = "no_sms_provider";
+
+#[async_trait]
+impl SmsProvider for NoSmsProvider {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    async fn send_sms(
+        &self,
+        permit: &SendPermit,
+        sms: &OutboundSms,
+    ) -> Result<Receipt, ProviderError> {
+        check_permit(permit, Channel::Sms, &sms.to)?;
+        Err(ProviderError::Permanent {
+            code: NO_SMS_PROVIDER.to_owned(),
+            message: "no SMS provider: set the organisation's Twilio integration".to_owned(),
+            suppress: false,
+        })
+    }
+
+    async fn find_sent(
+        &self,
+        _sms: &OutboundSms,
+        _since: Timestamp,
+    ) -> Result<Option<Receipt>, ProviderError> {
+        // It never sends.
+        Ok(None)
+    }
+}

@@ -333,6 +333,7 @@ fn hooks() -> OpenApiRouter<AppState> {
             routes::provider_hooks::meta_handshake,
             routes::provider_hooks::meta_delivery
         ))
+        .routes(routes!(routes::provider_hooks::ghl_event))
         .routes(routes!(
             routes::unsubscribe::page_get,
             routes::unsubscribe::one_click

@@ -64,6 +64,7 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/hooks/sendgrid/{source_id}/inbound"),
     ("get", "/hooks/meta/{source_id}"),
     ("post", "/hooks/meta/{source_id}"),
+    ("post", "/hooks/ghl/{source_id}"),
     ("options", "/hooks/form/{source_id}"),
     ("get", "/api/v1/leads/{id}/compliance"),
     ("post", "/api/v1/compliance/check"),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Options, Org, SendgridSigner, TestApp, fields, problem, spawn_app_with};
+use common::{GhlSigner, Options, Org, SendgridSigner, TestApp, fields, problem, spawn_app_with};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -32,6 +32,8 @@ async fn app_with(fake: &MockServer, options: Options) -> TestApp {
             sendgrid_api_base: fake.uri(),
             meta_graph_base: fake.uri(),
             anthropic_api_base: fake.uri(),
+            ghl_ed25519_public_key: Some(ghl_signer().public_pem()),
+            ghl_rsa_public_key: None,
         },
         ..options
     })
@@ -1053,4 +1055,234 @@ async fn the_email_sender_name_follows_the_business_name() {
         .await;
     app.drain().await;
     assert_eq!(from_name(1).await, "Acme Roofing & Gutters");
+}
+
+/// GoHighLevel's key in these tests (configured as the published one).
+fn ghl_signer() -> GhlSigner {
+    GhlSigner::new(42)
+}
+
+async fn ghl_post(app: &TestApp, source_id: &str, body: &Value, signature: Option<&str>) -> u16 {
+    let body = body.to_string();
+    app.client
+        .post(format!("{}/hooks/ghl/{source_id}", app.base))
+        .header("content-type", "application/json")
+        .header(
+            "x-ghl-signature",
+            signature.map_or_else(|| ghl_signer().sign(body.as_bytes()), str::to_owned),
+        )
+        .header("x-wh-signature", "N/A")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn leads(app: &TestApp, org: &Org) -> Vec<Value> {
+    let leads: Value = app
+        .get(org, "/api/v1/leads")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    leads["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn gohighlevel_contacts_become_leads_and_inbound_messages_join_their_thread() {
+    let fake = MockServer::start().await;
+    let app = app_with_fakes(&fake).await;
+    let (org, _) = twilio_org(&app).await;
+    put_integration(
+        &app,
+        &org,
+        "ghl",
+        json!({ "location_id": "ve9EPM428h8vShlRW1KT" }),
+    )
+    .await;
+    let (source_id, _) = source(&app, &org, "ghl").await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created(
+            "SM00000000000000000000000000000009",
+            "+14155552671",
+            "Hi",
+        )))
+        .mount(&fake)
+        .await;
+    let now = domain::clock::wall_clock_now();
+    let contact = |webhook: &str, id: &str, phone: &str, dnd: bool| {
+        json!({
+            "type": "ContactCreate", "locationId": "ve9EPM428h8vShlRW1KT", "id": id,
+            "firstName": "Jane", "lastName": "Doe", "email": format!("{id}@example.com"),
+            "phone": phone, "postalCode": "94105", "city": "San Francisco", "state": "CA",
+            "dnd": dnd, "tags": ["roof"], "dateAdded": "2026-03-04T17:59:00.000Z",
+            "customFields": [], "timestamp": now.to_string(), "webhookId": webhook,
+        })
+    };
+
+    // Refused: no signature, a wrong one, a stale timestamp, a body changed after signing.
+    let jane = contact("wh-1", "c1", "+14155552671", false);
+    assert_eq!(ghl_post(&app, &source_id, &jane, Some("N/A")).await, 401);
+    assert_eq!(ghl_post(&app, &source_id, &jane, Some("AAAA")).await, 401);
+    let mut stale = jane.clone();
+    stale["timestamp"] = json!(
+        now.checked_sub(jiff::SignedDuration::from_mins(6))
+            .unwrap()
+            .to_string()
+    );
+    assert_eq!(ghl_post(&app, &source_id, &stale, None).await, 401);
+    let signed = ghl_signer().sign(jane.to_string().as_bytes());
+    let mut changed = jane.clone();
+    changed["phone"] = json!("+14155550000");
+    assert_eq!(
+        ghl_post(&app, &source_id, &changed, Some(&signed)).await,
+        401
+    );
+    assert!(
+        leads(&app, &org).await.is_empty(),
+        "nothing refused was taken"
+    );
+
+    // Taken once, however often GoHighLevel delivers it; answered through Twilio.
+    for _ in 0..2 {
+        assert_eq!(ghl_post(&app, &source_id, &jane, None).await, 200);
+    }
+    // Another location's event (signed by GoHighLevel all the same) is not this organisation's.
+    let mut other = contact("wh-2", "c2", "+14155552672", false);
+    other["locationId"] = json!("someOtherLocation01");
+    assert_eq!(ghl_post(&app, &source_id, &other, None).await, 200);
+    // A contact marked Do Not Disturb is a lead that is never messaged.
+    let quiet = contact("wh-3", "c3", "+14155552673", true);
+    assert_eq!(ghl_post(&app, &source_id, &quiet, None).await, 200);
+    app.drain().await;
+
+    let all = leads(&app, &org).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all.iter()
+            .all(|l| l["source"] == "gohighlevel" && l["name"] == "Jane Doe")
+    );
+    let sent = app.messages(&org, "direction=outbound").await;
+    let delivered: Vec<&Value> = sent.iter().filter(|m| m["status"] == "sent").collect();
+    assert_eq!(
+        delivered.len(),
+        1,
+        "only the contact without DND is texted: {sent:?}"
+    );
+    assert_eq!(delivered[0]["to"], "+14155552671");
+    let to_twilio = fake.received_requests().await.unwrap();
+    assert_eq!(to_twilio.len(), 1);
+
+    // Her reply, through GoHighLevel's conversation, joins her thread; STOP suppresses.
+    let reply = |webhook: &str, message: &str, text: &str| {
+        json!({
+            "type": "InboundMessage", "locationId": "ve9EPM428h8vShlRW1KT", "attachments": [],
+            "body": text, "contactId": "c1", "contentType": "text/plain",
+            "conversationId": "conv1", "dateAdded": "2026-03-04T18:01:00.000Z",
+            "direction": "inbound", "messageType": "SMS", "status": "delivered",
+            "messageId": message, "from": "+14155552671", "to": "+15005550006",
+            "timestamp": now.to_string(), "webhookId": webhook,
+        })
+    };
+    assert_eq!(
+        ghl_post(
+            &app,
+            &source_id,
+            &reply("wh-4", "m1", "Yes, Tuesday works"),
+            None
+        )
+        .await,
+        200
+    );
+    // The same message in a new delivery (a new webhookId) is still taken once.
+    assert_eq!(
+        ghl_post(
+            &app,
+            &source_id,
+            &reply("wh-5", "m1", "Yes, Tuesday works"),
+            None
+        )
+        .await,
+        200
+    );
+    let inbound = app.messages(&org, "direction=inbound").await;
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    let jane_id = all.iter().find(|l| l["phone"] == "+14155552671").unwrap()["id"].clone();
+    assert_eq!(inbound[0]["lead_id"], jane_id);
+    // A call or a chat message is not a channel Leadline answers on.
+    let mut call = reply("wh-6", "m2", "");
+    call["messageType"] = json!("CALL");
+    assert_eq!(ghl_post(&app, &source_id, &call, None).await, 200);
+    assert_eq!(app.messages(&org, "direction=inbound").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_text_from_a_stranger_makes_them_a_lead_and_is_answered() {
+    let fake = MockServer::start().await;
+    let app = app_with_fakes(&fake).await;
+    let (org, source_id) = twilio_org(&app).await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created(
+            "SM00000000000000000000000000000010",
+            "+14155552690",
+            "Hi",
+        )))
+        .mount(&fake)
+        .await;
+    let hook = format!("/hooks/twilio/{source_id}");
+    let text = |sid: &'static str, from: &'static str, body: &'static str| {
+        [
+            ("MessageSid", sid),
+            ("From", from),
+            ("To", "+15005550006"),
+            ("Body", body),
+            ("SmsStatus", "received"),
+        ]
+    };
+    let res = twilio_post(
+        &app,
+        &hook,
+        &text(
+            "SMin0000000000000000000000000010",
+            "+14155552690",
+            "Do you fix gutters?",
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // A stranger's STOP is a suppression, not a lead.
+    let res = twilio_post(
+        &app,
+        &hook,
+        &text("SMin0000000000000000000000000011", "+14155552691", "STOP"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    app.drain().await;
+
+    let all = leads(&app, &org).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["phone"], "+14155552690");
+    assert_eq!(all[0]["source"], "inbound_sms");
+    let inbound = app.messages(&org, "direction=inbound").await;
+    let question = inbound
+        .iter()
+        .find(|m| m["from"] == "+14155552690")
+        .unwrap();
+    assert_eq!(question["lead_id"], all[0]["id"]);
+    let answered: Vec<Value> = app
+        .messages(&org, "direction=outbound")
+        .await
+        .into_iter()
+        .filter(|m| m["to"] == "+14155552690")
+        .collect();
+    assert_eq!(answered.len(), 1, "the first response, once: {answered:?}");
 }

@@ -472,8 +472,8 @@ async fn source_settings_are_checked_and_only_admins_manage_sources() {
             vec!["kind"],
         ),
         (
-            json!({ "kind": "ghl", "name": "x", "settings": {} }),
-            vec!["kind"],
+            json!({ "kind": "ghl", "name": "x", "settings": { "lead_source": "x".repeat(51) } }),
+            vec!["settings.lead_source"],
         ),
         (
             json!({ "kind": "twilio", "name": "x", "settings": { "lead_source": "" } }),

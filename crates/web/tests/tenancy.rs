@@ -80,6 +80,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "post",
+        "/hooks/ghl/{source_id}",
+        "integrations_and_provider_hooks_belong_to_one_organisation",
+    ),
+    (
+        "post",
         "/api/v1/invitations",
         "invitations_join_only_the_inviting_organisation",
     ),
@@ -1044,11 +1049,17 @@ async fn integrations_and_provider_hooks_belong_to_one_organisation() {
     let b_token = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     let a_signer = common::SendgridSigner::new();
     let b_signer = common::SendgridSigner::new();
-    for (org, token, signer, secret) in [
-        (&a, a_token, &a_signer, "a-app-secret-0000"),
-        (&b, b_token, &b_signer, "b-app-secret-0000"),
+    // GoHighLevel keys of each organisation's own (a test cannot sign as GoHighLevel).
+    let ghl_pem = |seed: u8| common::GhlSigner::new(seed).public_pem();
+    for (org, token, signer, secret, seed) in [
+        (&a, a_token, &a_signer, "a-app-secret-0000", 1u8),
+        (&b, b_token, &b_signer, "b-app-secret-0000", 2u8),
     ] {
         for (provider, body) in [
+            (
+                "ghl",
+                json!({ "location_id": format!("loc{seed}"), "webhook_ed25519_key": ghl_pem(seed) }),
+            ),
             (
                 "twilio",
                 json!({ "account_sid": format!("AC{token}"), "auth_token": token, "from": "+15005550006" }),
@@ -1101,7 +1112,7 @@ async fn integrations_and_provider_hooks_belong_to_one_organisation() {
     assert_eq!(res.status(), 409);
 
     let mut ids = std::collections::BTreeMap::new();
-    for kind in ["twilio", "sendgrid", "meta"] {
+    for kind in ["twilio", "sendgrid", "meta", "ghl"] {
         let res = app
             .post(
                 &a,
@@ -1244,6 +1255,61 @@ async fn integrations_and_provider_hooks_belong_to_one_organisation() {
             .unwrap();
         assert_eq!(res.status(), expected);
     }
+
+    // GoHighLevel: A's hook takes what A's key signed, for A's location only.
+    let (ghl, _) = &ids["ghl"];
+    let hook = format!("{}/hooks/ghl/{ghl}", app.base);
+    let contact = |location: &str, webhook: &str, phone: &str| {
+        json!({
+            "type": "ContactCreate", "locationId": location, "id": webhook, "phone": phone,
+            "timestamp": domain::clock::wall_clock_now().to_string(), "webhookId": webhook,
+        })
+        .to_string()
+    };
+    for (seed, body, expected) in [
+        (2u8, contact("loc1", "w1", "+14155550101"), 401),
+        (1u8, contact("loc2", "w2", "+14155550102"), 200),
+        (1u8, contact("loc1", "w3", "+14155550103"), 200),
+    ] {
+        let sig = common::GhlSigner::new(seed).sign(body.as_bytes());
+        let res = app
+            .client
+            .post(&hook)
+            .header("x-ghl-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected);
+    }
+    let phones = |org| {
+        let app = &app;
+        async move {
+            let leads = json_of(app.get(org, "/api/v1/leads").send().await.unwrap()).await;
+            leads["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["phone"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let a_phones = phones(&a).await;
+    assert!(
+        a_phones.contains(&"+14155550103".to_owned()),
+        "{a_phones:?}"
+    );
+    assert!(
+        !a_phones
+            .iter()
+            .any(|p| p == "+14155550101" || p == "+14155550102")
+    );
+    assert!(
+        !phones(&b)
+            .await
+            .iter()
+            .any(|p| p.starts_with("+1415555010"))
+    );
 }
 
 #[tokio::test]

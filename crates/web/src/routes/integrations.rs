@@ -87,8 +87,15 @@ fn hints_of(kind: SourceKind, raw: &str) -> BTreeMap<String, String> {
             if let Some(x) = s("location_id") {
                 h.insert("location_id".into(), x);
             }
-            if let Some(x) = s("api_key") {
-                h.insert("api_key".into(), tail(&x, 4));
+            // Public keys, but said only as whose they are.
+            for (k, name) in [
+                ("webhook_ed25519_key", "ed25519_key"),
+                ("webhook_public_key", "rsa_key"),
+            ] {
+                h.insert(
+                    name.into(),
+                    if s(k).is_some() { "own" } else { "configured" }.into(),
+                );
             }
         }
         SourceKind::Form => {}
@@ -241,8 +248,13 @@ fn check_ghl(g: &GhlIntegration, c: &mut Checks) {
             "must be the location's id (letters and digits)",
         );
     }
-    if let Some(k) = &g.api_key {
-        c.token("api_key", k, 10, 500);
+    if let Some(pem) = &g.webhook_ed25519_key
+        && providers::ghl::Ed25519Key::parse_pem(pem).is_err()
+    {
+        c.fail(
+            "webhook_ed25519_key",
+            "must be an Ed25519 public key in PEM form",
+        );
     }
     if let Some(pem) = &g.webhook_public_key
         && providers::ghl::RsaKey::parse_pem(pem).is_err()
@@ -279,7 +291,8 @@ fn parse<T: Integration + serde::de::DeserializeOwned>(
 /// `twilio` `{account_sid, auth_token, from | messaging_service_sid, forward_calls_to?,
 /// ring_seconds?}`; `sendgrid` `{api_key, from_email, event_webhook_public_key,
 /// inbound_parse_public_key?}`; `meta` `{app_secret, verify_token, page_access_token}`; `ghl`
-/// `{location_id, api_key?, webhook_public_key?}`.
+/// `{location_id, webhook_ed25519_key?, webhook_public_key?}` (GoHighLevel's keys in PEM, when
+/// they differ from the configured `providers.ghl.*`).
 #[utoipa::path(
     put, path = "/api/v1/integrations/{provider}", tag = "integrations",
     params(("provider" = String, Path, description = "twilio, sendgrid, meta or ghl")),

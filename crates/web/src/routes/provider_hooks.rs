@@ -1,6 +1,6 @@
 //! The providers' webhooks: Twilio (`/hooks/twilio/{id}`, `.../status`, `.../voice`,
-//! `.../voice/done`), SendGrid (`/hooks/sendgrid/{id}/events`, `.../inbound`) and Meta
-//! (`/hooks/meta/{id}`).
+//! `.../voice/done`), SendGrid (`/hooks/sendgrid/{id}/events`, `.../inbound`), Meta
+//! (`/hooks/meta/{id}`) and GoHighLevel (`/hooks/ghl/{id}`).
 //!
 //! Each request names a source, and through it an organisation whose integration holds the
 //! key the request must be signed with. The signature is checked on the raw bytes before
@@ -16,12 +16,12 @@ use bytes::Bytes;
 use domain::{Address, Channel, Email, MessageId, NewLead, Phone, SourceKind, Tenant};
 use engine::inbound::Inbound;
 use engine::integrations::{
-    MetaIntegration, ProviderSourceSettings, SendgridIntegration, TwilioIntegration,
+    GhlIntegration, MetaIntegration, ProviderSourceSettings, SendgridIntegration, TwilioIntegration,
 };
 use engine::jobs::Job;
 use engine::receipts::Receipt;
 use providers::sendgrid::{self, InboundEmail};
-use providers::{meta, twilio};
+use providers::{ghl, meta, twilio};
 use secrecy::ExposeSecret;
 use store::{ActorKind, AuditContext, SourceRecord};
 use subtle::ConstantTimeEq;
@@ -157,6 +157,11 @@ pub async fn twilio_sms(
                 body: sms.body,
                 provider: "twilio".into(),
                 provider_message_id: Some(sms.message_sid),
+                new_lead_source: Some(
+                    settings(&source)
+                        .lead_source
+                        .unwrap_or_else(|| engine::inbound::TEXT_LEAD_SOURCE.to_owned()),
+                ),
             },
         )
         .await?;
@@ -526,6 +531,8 @@ pub async fn sendgrid_inbound(
                 body: text,
                 provider: "sendgrid".into(),
                 provider_message_id: email.message_id,
+                // An email from a stranger stays a loose message: mail is mostly not inquiries.
+                new_lead_source: None,
             },
         )
         .await?;
@@ -661,4 +668,224 @@ pub async fn meta_delivery(
         engine.wake();
     }
     Ok(StatusCode::OK)
+}
+
+/// A GoHighLevel contact as a lead: its name, phone (read in the organisation's region), email,
+/// address and time zone. No consent is claimed: GoHighLevel's event carries no evidence of it.
+fn ghl_lead(
+    contact: &ghl::Contact,
+    settings: &ProviderSourceSettings,
+    region: &str,
+) -> Option<NewLead> {
+    fn text(s: &Option<String>) -> Option<&str> {
+        s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+    let phone = text(&contact.phone).and_then(|p| Phone::parse(p, region).ok());
+    let email = text(&contact.email).and_then(|e| Email::parse(e).ok());
+    if phone.is_none() && email.is_none() {
+        return None;
+    }
+    let address = [
+        text(&contact.address1),
+        text(&contact.city),
+        text(&contact.state),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    Some(NewLead {
+        name: contact.full_name().map(|n| n.chars().take(200).collect()),
+        phone,
+        email,
+        source: settings
+            .lead_source
+            .clone()
+            .unwrap_or_else(|| "gohighlevel".to_owned()),
+        address: (!address.is_empty()).then(|| address.chars().take(500).collect()),
+        zip: text(&contact.postal_code).map(|z| z.chars().take(20).collect()),
+        time_zone: text(&contact.timezone)
+            .filter(|tz| jiff::tz::db().get(tz).is_ok())
+            .map(str::to_owned),
+        consent: None,
+    })
+}
+
+/// The address in `Name <address>`, or the whole text.
+fn bare_address(from: &str) -> &str {
+    match (from.rfind('<'), from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &from[open + 1..close],
+        _ => from.trim(),
+    }
+}
+
+/// A GoHighLevel webhook: `ContactCreate` becomes a lead (answered like any other; a contact
+/// marked Do Not Disturb is suppressed first, so nothing is sent), `InboundMessage` (SMS or
+/// email) joins the sender's thread and goes through the compliance words. Signed with
+/// Ed25519 (`x-ghl-signature`) or the legacy RSA (`x-wh-signature`) over the raw body; the
+/// body's `timestamp` must be within five minutes and its `webhookId` is taken once. Events
+/// of another location than the integration's are acknowledged and ignored.
+#[utoipa::path(
+    post, path = "/hooks/ghl/{source_id}", tag = "hooks",
+    params(
+        ("source_id" = String, Path, description = "The GoHighLevel source"),
+        ("x-ghl-signature" = Option<String>, Header, description = "Ed25519 signature of the body, base64"),
+        ("x-wh-signature" = Option<String>, Header, description = "Legacy RSA-SHA256 signature of the body, base64"),
+    ),
+    request_body(content = Object, description = "A GoHighLevel webhook event"),
+    responses(
+        (status = 200, description = "Taken, a replay, or not an event Leadline takes"),
+        (status = 400, description = "Not a GoHighLevel event", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Signature missing or wrong, timestamp stale, or no integration", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such live source", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn ghl_event(
+    State(state): State<AppState>,
+    axum::extract::Path(source_id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let kind = SourceKind::Ghl;
+    let source = source(&state, kind, &source_id).await?;
+    let engine = &state.engine;
+    let integration = engine
+        .integration::<GhlIntegration>(tenant(&source))
+        .await?
+        .ok_or_else(|| refuse(kind, "not_configured", StatusCode::UNAUTHORIZED))?;
+    let keys = integration.keys(&engine.config.endpoints);
+    if keys.ed25519.is_none() && keys.rsa.is_none() {
+        return Err(refuse(kind, "no_key", StatusCode::UNAUTHORIZED));
+    }
+    keys.verify(
+        header_text(&headers, ghl::ED25519_HEADER),
+        header_text(&headers, ghl::RSA_HEADER),
+        &body,
+    )
+    .map_err(|e| refuse(kind, e.reason(), StatusCode::UNAUTHORIZED))?;
+    let delivery = ghl::Delivery::parse(&body)
+        .map_err(|_| ApiError::field("body", "must be a GoHighLevel webhook event"))?;
+    let now = engine.clock.wall_now();
+    match delivery.timestamp {
+        Some(t) if (now.as_second() - t.as_second()).abs() <= ghl::TOLERANCE_SECONDS => {}
+        _ => return Err(refuse(kind, "stale_timestamp", StatusCode::UNAUTHORIZED)),
+    }
+    if delivery.location_id.as_deref() != Some(integration.location_id.as_str()) {
+        count(kind, "ignored", "location");
+        return Ok(StatusCode::OK);
+    }
+    let event_id = delivery
+        .webhook_id
+        .as_deref()
+        .filter(|id| id.len() <= 100)
+        .map(|id| format!("webhook:{id}"));
+    if let Some(id) = &event_id
+        && engine.store.event_seen(source.id, id).await?
+    {
+        count(kind, "replayed", "event");
+        return Ok(StatusCode::OK);
+    }
+    let t = tenant(&source);
+    let taken = match delivery.event {
+        ghl::Event::ContactCreate(contact) => ghl_contact(&state, &source, contact).await?,
+        ghl::Event::InboundMessage(message) => ghl_message(&state, &source, message).await?,
+        ghl::Event::Other(_) => "ignored",
+    };
+    // Remembered once done: an event whose work failed is done when GoHighLevel retries.
+    if let Some(id) = &event_id {
+        engine.store.remember_event(source.id, id, now).await?;
+    }
+    count(kind, taken, "event");
+    tracing::debug!(tenant = %t.id(), outcome = taken, "GoHighLevel event");
+    Ok(StatusCode::OK)
+}
+
+async fn ghl_contact(
+    state: &AppState,
+    source: &SourceRecord,
+    contact: ghl::Contact,
+) -> Result<&'static str, ApiError> {
+    let t = tenant(source);
+    let region = state.settings(t).await?.default_region;
+    let Some(lead) = ghl_lead(&contact, &settings(source), &region) else {
+        return Ok("ignored");
+    };
+    if contact.dnd {
+        // Marked Do Not Disturb in the business's CRM: kept as a lead, never messaged.
+        let addresses = [
+            lead.phone.clone().map(Address::Phone),
+            lead.email.clone().map(Address::Email),
+        ];
+        for address in addresses.iter().flatten() {
+            state
+                .engine
+                .suppress_for_provider(t, address, "ghl_dnd", "ghl")
+                .await?;
+        }
+    }
+    let claim = store::IdempotencyClaim {
+        key: format!("hook:{}:contact:{}", source.id, contact.id),
+        request_hash: crypto::sha256(contact.id.as_bytes()),
+    };
+    state
+        .engine
+        .intake(t, lead, Some(claim), audit(source))
+        .await?;
+    Ok("accepted")
+}
+
+async fn ghl_message(
+    state: &AppState,
+    source: &SourceRecord,
+    message: ghl::InboundMessage,
+) -> Result<&'static str, ApiError> {
+    if message
+        .direction
+        .as_deref()
+        .is_some_and(|d| !d.eq_ignore_ascii_case("inbound"))
+    {
+        return Ok("ignored");
+    }
+    let t = tenant(source);
+    let from = message.from.as_deref().unwrap_or_default();
+    let (channel, from) = match message.message_type.to_ascii_uppercase().as_str() {
+        "SMS" | "TYPE_SMS" => {
+            let region = state.settings(t).await?.default_region;
+            match Phone::parse(from, &region) {
+                Ok(p) => (Channel::Sms, Address::Phone(p)),
+                Err(_) => return Ok("ignored"),
+            }
+        }
+        "EMAIL" | "TYPE_EMAIL" => match Email::parse(bare_address(from)) {
+            Ok(e) => (Channel::Email, Address::Email(e)),
+            Err(_) => return Ok("ignored"),
+        },
+        // Calls, voicemails, chat, social messages: not Leadline's channels.
+        _ => return Ok("ignored"),
+    };
+    let outcome = state
+        .engine
+        .receive(
+            t,
+            Inbound {
+                channel,
+                from,
+                to: message.to.unwrap_or_default(),
+                body: message.body,
+                provider: "ghl".into(),
+                provider_message_id: message.message_id.filter(|m| m.len() <= 100),
+                new_lead_source: Some(
+                    settings(source)
+                        .lead_source
+                        .unwrap_or_else(|| "gohighlevel".to_owned()),
+                ),
+            },
+        )
+        .await?;
+    Ok(if outcome.duplicate {
+        "replayed"
+    } else {
+        "accepted"
+    })
 }

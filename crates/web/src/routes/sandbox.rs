@@ -109,6 +109,8 @@ pub async fn inbound(
                 body: input.body,
                 provider: "sandbox".into(),
                 provider_message_id: None,
+                // As on a real business number: a stranger's text is a lead.
+                new_lead_source: Some(engine::inbound::TEXT_LEAD_SOURCE.to_owned()),
             },
         )
         .await?;

@@ -286,15 +286,6 @@ pub async fn create(
     let mut errors = Vec::new();
     let name = check_name(&name, &mut errors);
     let kind = match SourceKind::parse(&kind) {
-        // GoHighLevel's signatures are checked (providers::ghl), but its events are not
-        // taken yet: a source would only refuse them.
-        Some(SourceKind::Ghl) => {
-            errors.push(FieldError {
-                field: "kind".into(),
-                message: "GoHighLevel sources are not available yet".into(),
-            });
-            None
-        }
         Some(kind) => Some(kind),
         None => {
             errors.push(FieldError {

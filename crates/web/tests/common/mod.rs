@@ -371,9 +371,41 @@ impl SendgridSigner {
     }
 
     pub fn sign(&self, timestamp: &str, body: &str) -> String {
+        self.sign_bytes(timestamp, body.as_bytes())
+    }
+
+    pub fn sign_bytes(&self, timestamp: &str, body: &[u8]) -> String {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let signed = format!("{timestamp}{body}");
+        let mut signed = timestamp.as_bytes().to_vec();
+        signed.extend_from_slice(body);
         base64::engine::general_purpose::STANDARD
-            .encode(self.0.sign(&rng, signed.as_bytes()).unwrap().as_ref())
+            .encode(self.0.sign(&rng, &signed).unwrap().as_ref())
+    }
+}
+
+/// An Ed25519 key pair standing in for GoHighLevel's: the public key is configured (or set in
+/// an integration), the private key signs `x-ghl-signature`.
+pub struct GhlSigner(aws_lc_rs::signature::Ed25519KeyPair);
+
+impl GhlSigner {
+    pub fn new(seed: u8) -> Self {
+        Self(aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).unwrap())
+    }
+
+    /// The public key as a PEM SubjectPublicKeyInfo.
+    pub fn public_pem(&self) -> String {
+        use aws_lc_rs::signature::KeyPair;
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(self.0.public_key().as_ref());
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(spki)
+        )
+    }
+
+    pub fn sign(&self, body: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0.sign(body).as_ref())
     }
 }
