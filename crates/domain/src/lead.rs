@@ -1,5 +1,7 @@
 //! Leads: people who asked a business to contact them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ConsentEvidence, Email, LeadId, Phone, TenantId, Timestamp};
@@ -58,6 +60,8 @@ pub struct NewLead {
     /// An IANA time zone the caller knows the person to be in.
     pub time_zone: Option<String>,
     pub consent: Option<ConsentEvidence>,
+    /// Answers to the source's own questions ("What service do you need?"), by question.
+    pub details: Details,
 }
 
 /// A stored lead with its personal data opened.
@@ -73,6 +77,8 @@ pub struct Lead {
     pub address: Option<String>,
     pub zip: Option<String>,
     pub time_zone: Option<String>,
+    /// Answers to the source's own questions, by question.
+    pub details: Details,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The latest time the person reached out (a form, a repeat submission, a reply).
@@ -87,5 +93,138 @@ impl Lead {
         self.name
             .as_deref()
             .and_then(|n| n.split_whitespace().next())
+    }
+}
+
+/// A lead's answers to its source's own questions: at most [`Details::MAX`] of them, each
+/// question up to [`Details::MAX_KEY`] characters and each answer up to
+/// [`Details::MAX_VALUE`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct Details(BTreeMap<String, String>);
+
+impl Details {
+    pub const MAX: usize = 30;
+    pub const MAX_KEY: usize = 64;
+    pub const MAX_VALUE: usize = 1000;
+
+    /// Adds an answer from a provider, trimmed and cut to the limits; an empty one, one past
+    /// the count, or a question already answered is left out. Returns whether it was added.
+    pub fn add(&mut self, question: &str, answer: &str) -> bool {
+        let question: String = question.trim().chars().take(Self::MAX_KEY).collect();
+        let answer: String = answer.trim().chars().take(Self::MAX_VALUE).collect();
+        if question.is_empty()
+            || answer.is_empty()
+            || self.0.len() >= Self::MAX
+            || self.0.contains_key(&question)
+            || question.chars().any(char::is_control)
+        {
+            return false;
+        }
+        self.0.insert(question, answer);
+        true
+    }
+
+    /// What is wrong with answers given through the API, if anything.
+    pub fn problem(map: &BTreeMap<String, String>) -> Option<String> {
+        if map.len() > Self::MAX {
+            return Some(format!("has more than {} entries", Self::MAX));
+        }
+        for (k, v) in map {
+            if k.trim().is_empty()
+                || k.chars().count() > Self::MAX_KEY
+                || k.chars().any(char::is_control)
+            {
+                return Some(format!(
+                    "question {k:?} must be 1 to {} characters without control characters",
+                    Self::MAX_KEY
+                ));
+            }
+            if v.chars().count() > Self::MAX_VALUE {
+                return Some(format!(
+                    "the answer to {k:?} is over {} characters",
+                    Self::MAX_VALUE
+                ));
+            }
+        }
+        None
+    }
+
+    /// Answers through the API, once [`Details::problem`] found nothing wrong; empty answers
+    /// are left out.
+    pub fn from_checked(map: BTreeMap<String, String>) -> Self {
+        let mut details = Self::default();
+        for (k, v) in map {
+            details.add(&k, &v);
+        }
+        details
+    }
+
+    /// The other's answers to questions these lack (a repeat submission adds what is new).
+    pub fn merged(&self, other: &Details) -> Details {
+        let mut out = self.clone();
+        for (k, v) in &other.0 {
+            out.add(k, v);
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, question: &str) -> Option<&str> {
+        self.0.get(question).map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod details_tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_trimmed_bounded_and_first_wins() {
+        let mut d = Details::default();
+        assert!(d.add(" service ", " Roof repair "));
+        assert!(!d.add("service", "Gutters"), "the first answer stays");
+        assert!(!d.add("empty", "  "));
+        assert!(!d.add("bad\u{0}key", "x"));
+        assert!(d.add(&"q".repeat(100), &"a".repeat(5000)));
+        assert_eq!(d.get("service"), Some("Roof repair"));
+        let long = d.iter().find(|(k, _)| k.starts_with('q')).unwrap();
+        assert_eq!(
+            (long.0.len(), long.1.len()),
+            (Details::MAX_KEY, Details::MAX_VALUE)
+        );
+        for i in 0..40 {
+            d.add(&format!("q{i}"), "yes");
+        }
+        assert_eq!(d.len(), Details::MAX);
+    }
+
+    #[test]
+    fn api_answers_are_judged_and_merges_keep_what_was_there() {
+        let ok = BTreeMap::from([("service".to_owned(), "Roof".to_owned())]);
+        assert_eq!(Details::problem(&ok), None);
+        let long = BTreeMap::from([("service".to_owned(), "x".repeat(1001))]);
+        assert!(Details::problem(&long).unwrap().contains("1000"));
+        let blank = BTreeMap::from([(" ".to_owned(), "x".to_owned())]);
+        assert!(Details::problem(&blank).is_some());
+        let first = Details::from_checked(ok);
+        let second = Details::from_checked(BTreeMap::from([
+            ("service".to_owned(), "Gutters".to_owned()),
+            ("budget".to_owned(), "$5k".to_owned()),
+        ]));
+        let merged = first.merged(&second);
+        assert_eq!(merged.get("service"), Some("Roof"));
+        assert_eq!(merged.get("budget"), Some("$5k"));
     }
 }

@@ -23,7 +23,7 @@ pub use ids::{
     ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, ReviewId, SessionId,
     SourceId, SupportGrantId, TenantId, UserId,
 };
-pub use lead::{Lead, LeadStatus, NewLead};
+pub use lead::{Details, Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};
 pub use phone::{Phone, PhoneError};
 pub use source::SourceKind;

@@ -243,6 +243,7 @@ impl Engine {
             zip: None,
             time_zone: None,
             consent: None,
+            details: domain::Details::default(),
         };
         let audit = store::AuditContext {
             actor_kind: ActorKind::Provider,

@@ -169,6 +169,7 @@ fn lead(phone: &str) -> NewLead {
         zip: None,
         time_zone: None,
         consent: None,
+        details: domain::Details::default(),
     }
 }
 

@@ -256,7 +256,11 @@ pub enum LeadField {
     Address,
     Zip,
     TimeZone,
-    /// Not part of the lead (the default for names Leadline does not know).
+    /// An answer to the form's own question, kept with the lead under the field's name (the
+    /// default for names Leadline does not know).
+    Detail,
+    /// Not kept (the default for a form's machinery: submit buttons, captcha tokens, CSRF
+    /// tokens).
     Ignore,
 }
 
@@ -270,6 +274,7 @@ impl LeadField {
             LeadField::Address => "address",
             LeadField::Zip => "zip",
             LeadField::TimeZone => "time_zone",
+            LeadField::Detail => "details",
             LeadField::Ignore => "",
         }
     }
@@ -292,7 +297,18 @@ impl LeadField {
             "address" | "street_address" | "street" => LeadField::Address,
             "zip" | "zip_code" | "zipcode" | "postal_code" | "postcode" => LeadField::Zip,
             "time_zone" | "timezone" | "tz" => LeadField::TimeZone,
-            _ => LeadField::Ignore,
+            "submit"
+            | "action"
+            | "_token"
+            | "csrf_token"
+            | "csrfmiddlewaretoken"
+            | "authenticity_token"
+            | "g_recaptcha_response"
+            | "h_captcha_response"
+            | "cf_turnstile_response"
+            | "_wpnonce"
+            | "_wp_http_referer" => LeadField::Ignore,
+            _ => LeadField::Detail,
         }
     }
 }
@@ -492,6 +508,10 @@ impl FormSettings {
                 LeadField::Address => &mut form.address,
                 LeadField::Zip => &mut form.zip,
                 LeadField::TimeZone => &mut form.time_zone,
+                LeadField::Detail => {
+                    form.details.add(name, value);
+                    continue;
+                }
                 LeadField::Ignore => continue,
             };
             // The first non-empty value of a field wins.
@@ -529,6 +549,8 @@ pub struct MappedForm {
     pub address: Option<String>,
     pub zip: Option<String>,
     pub time_zone: Option<String>,
+    /// The answers to the form's own questions.
+    pub details: domain::Details,
     /// The consent checkbox was ticked.
     pub consent_given: bool,
     /// The honeypot field was filled: a bot.
@@ -739,7 +761,15 @@ mod tests {
             ("message", "need a quote"),
             ("sms_ok", "on"),
             ("website", ""),
+            ("g-recaptcha-response", "03AGdBq24"),
+            ("submit", "Send"),
         ]));
+        assert_eq!(form.details.get("message"), Some("need a quote"));
+        assert_eq!(
+            form.details.len(),
+            1,
+            "the form's machinery and the mapped and consent fields are not answers"
+        );
         assert_eq!(form.name.as_deref(), Some("Ann Lee"));
         assert_eq!(form.phone.as_deref(), Some("512 555 0100"));
         assert_eq!(form.email.as_deref(), Some("ann@work.example"));

@@ -175,6 +175,7 @@ pub struct Contact {
     /// The contact is marked Do Not Disturb in GoHighLevel.
     pub dnd: bool,
     pub source: Option<String>,
+    pub tags: Vec<String>,
     pub date_added: Option<String>,
 }
 

@@ -104,7 +104,8 @@ async fn intake_tx(
                  name_ct = COALESCE(name_ct, $2), phone_ct = COALESCE(phone_ct, $3), \
                  phone_bidx = COALESCE(phone_bidx, $4), email_ct = COALESCE(email_ct, $5), \
                  email_bidx = COALESCE(email_bidx, $6), address_ct = COALESCE(address_ct, $7), \
-                 zip_ct = COALESCE(zip_ct, $8), time_zone = COALESCE(time_zone, $9) \
+                 zip_ct = COALESCE(zip_ct, $8), time_zone = COALESCE(time_zone, $9), \
+                 details_ct = COALESCE($12, details_ct) \
                  WHERE id = $10 AND tenant_id = $11",
             )
             .bind(us(req.received_at))
@@ -118,6 +119,7 @@ async fn intake_tx(
             .bind(fill.time_zone)
             .bind(lead.id.as_uuid())
             .bind(t)
+            .bind(fill.details)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -135,8 +137,8 @@ async fn intake_tx(
             let at = us(req.received_at);
             sqlx::query(
                 "INSERT INTO leads (id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, \
-                 zip_ct, time_zone, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count) \
-                 VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, 1)",
+                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count) \
+                 VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, 1)",
             )
             .bind(id.as_uuid())
             .bind(t)
@@ -147,6 +149,7 @@ async fn intake_tx(
             .bind(sealed.address)
             .bind(sealed.zip)
             .bind(&req.lead.time_zone)
+            .bind(sealed.details)
             .bind(sealed.phone_bidx)
             .bind(sealed.email_bidx)
             .bind(at)
@@ -172,6 +175,7 @@ async fn intake_tx(
                 address: req.lead.address.clone(),
                 zip: req.lead.zip.clone(),
                 time_zone: req.lead.time_zone.clone(),
+                details: req.lead.details.clone(),
                 created_at: req.received_at,
                 updated_at: req.received_at,
                 last_touch_at: req.received_at,

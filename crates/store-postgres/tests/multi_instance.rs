@@ -68,6 +68,7 @@ fn intake_req(tenant: Tenant, phone: &str) -> IntakeRequest {
             zip: None,
             time_zone: None,
             consent: None,
+            details: domain::Details::default(),
         },
         received_at: t0(),
         idempotency: None,

@@ -34,6 +34,7 @@ const SECRETS: &[&str] = &[
     "first-do-not-leak",
     "second-do-not-leak",
     "xavier.dnc",
+    "gate-code-do-not-leak",
 ];
 
 fn t0() -> Timestamp {
@@ -59,6 +60,11 @@ fn lead(name: &str, phone: &str, email: &str, with_consent: bool) -> NewLead {
             captured_at: t0(),
             purposes: vec![Purpose::Transactional],
         }),
+        details: {
+            let mut details = domain::Details::default();
+            details.add("gate_code", "gate-code-do-not-leak");
+            details
+        },
     }
 }
 

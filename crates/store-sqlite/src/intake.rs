@@ -71,7 +71,8 @@ pub(crate) async fn intake(
                  name_ct = COALESCE(name_ct, ?2), phone_ct = COALESCE(phone_ct, ?3), \
                  phone_bidx = COALESCE(phone_bidx, ?4), email_ct = COALESCE(email_ct, ?5), \
                  email_bidx = COALESCE(email_bidx, ?6), address_ct = COALESCE(address_ct, ?7), \
-                 zip_ct = COALESCE(zip_ct, ?8), time_zone = COALESCE(time_zone, ?9) \
+                 zip_ct = COALESCE(zip_ct, ?8), time_zone = COALESCE(time_zone, ?9), \
+                 details_ct = COALESCE(?12, details_ct) \
                  WHERE id = ?10 AND tenant_id = ?11",
             )
             .bind(us(req.received_at))
@@ -85,6 +86,7 @@ pub(crate) async fn intake(
             .bind(fill.time_zone)
             .bind(lead.id.as_uuid())
             .bind(t)
+            .bind(fill.details)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -102,8 +104,8 @@ pub(crate) async fn intake(
             let at = us(req.received_at);
             sqlx::query(
                 "INSERT INTO leads (id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, \
-                 zip_ct, time_zone, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count) \
-                 VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count) \
+                 VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             )
             .bind(id.as_uuid())
             .bind(t)
@@ -114,6 +116,7 @@ pub(crate) async fn intake(
             .bind(sealed.address)
             .bind(sealed.zip)
             .bind(&req.lead.time_zone)
+            .bind(sealed.details)
             .bind(sealed.phone_bidx)
             .bind(sealed.email_bidx)
             .bind(at)
@@ -138,6 +141,7 @@ pub(crate) async fn intake(
                 address: req.lead.address.clone(),
                 zip: req.lead.zip.clone(),
                 time_zone: req.lead.time_zone.clone(),
+                details: req.lead.details.clone(),
                 created_at: req.received_at,
                 updated_at: req.received_at,
                 last_touch_at: req.received_at,

@@ -49,6 +49,11 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
             captured_at: now,
             purposes: vec![Purpose::Transactional],
         }),
+        details: {
+            let mut details = domain::Details::default();
+            details.add("gate_code", "gate-code-do-not-leak");
+            details
+        },
     };
     store
         .intake(
@@ -217,6 +222,7 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
         "first-do-not-leak",
         "second-do-not-leak",
         "xavier.dnc",
+        "gate-code-do-not-leak",
     ] {
         assert!(
             !contains(&bytes, secret),

@@ -155,7 +155,7 @@ pub fn scopes_json(scopes: &[String]) -> String {
 macro_rules! lead_columns {
     () => {
         "id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, zip_ct, time_zone, \
-         created_at, updated_at, last_touch_at, touch_count"
+         details_ct, created_at, updated_at, last_touch_at, touch_count"
     };
 }
 
@@ -171,6 +171,7 @@ pub struct LeadRow {
     pub address_ct: Option<Vec<u8>>,
     pub zip_ct: Option<Vec<u8>>,
     pub time_zone: Option<String>,
+    pub details_ct: Option<Vec<u8>>,
     pub created_at: i64,
     pub updated_at: i64,
     pub last_touch_at: i64,
@@ -185,8 +186,24 @@ pub struct SealedLead {
     pub email: Option<Vec<u8>>,
     pub address: Option<Vec<u8>>,
     pub zip: Option<Vec<u8>>,
+    /// `None` when there are no answers.
+    pub details: Option<Vec<u8>>,
     pub phone_bidx: Option<Vec<u8>>,
     pub email_bidx: Option<Vec<u8>>,
+}
+
+/// Answers sealed as one JSON object; none is `None`.
+fn seal_details(
+    cipher: &Cipher,
+    tenant: TenantId,
+    row: Uuid,
+    details: &domain::Details,
+) -> Option<Vec<u8>> {
+    if details.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_string(details).unwrap_or_default();
+    seal_opt(cipher, tenant, "leads.details", row, Some(&json))
 }
 
 pub fn seal_lead(
@@ -220,6 +237,7 @@ pub fn seal_lead(
             lead.address.as_deref(),
         ),
         zip: seal_opt(cipher, tenant, "leads.zip", row, lead.zip.as_deref()),
+        details: seal_details(cipher, tenant, row, &lead.details),
         phone_bidx: lead
             .phone
             .as_ref()
@@ -259,6 +277,19 @@ impl LeadRow {
             )?,
             zip: open_opt(cipher, tenant, "leads.zip", row, self.zip_ct.as_deref())?,
             time_zone: self.time_zone,
+            details: open_opt(
+                cipher,
+                tenant,
+                "leads.details",
+                row,
+                self.details_ct.as_deref(),
+            )?
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| DbError::corrupt(format!("lead details: {e}")))
+            })
+            .transpose()?
+            .unwrap_or_default(),
             created_at: ts(self.created_at)?,
             updated_at: ts(self.updated_at)?,
             last_touch_at: ts(self.last_touch_at)?,
@@ -278,6 +309,8 @@ pub struct LeadFill {
     pub address: Option<Vec<u8>>,
     pub zip: Option<Vec<u8>>,
     pub time_zone: Option<String>,
+    /// All the answers, when the new submission added some.
+    pub details: Option<Vec<u8>>,
 }
 
 pub fn lead_fill(
@@ -318,6 +351,14 @@ pub fn lead_fill(
         } else {
             None
         },
+        details: {
+            let merged = existing.details.merged(&incoming.details);
+            if merged == existing.details {
+                None
+            } else {
+                seal_details(cipher, tenant, existing.id.as_uuid(), &merged)
+            }
+        },
     }
 }
 
@@ -329,6 +370,7 @@ impl LeadFill {
             && self.address.is_none()
             && self.zip.is_none()
             && self.time_zone.is_none()
+            && self.details.is_none()
     }
 }
 

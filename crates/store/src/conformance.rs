@@ -130,6 +130,7 @@ fn new_lead(name: &str, p: Option<&str>, e: Option<&str>) -> NewLead {
         zip: None,
         time_zone: None,
         consent: None,
+        details: domain::Details::default(),
     }
 }
 
@@ -376,13 +377,11 @@ pub async fn intake_dedupes_by_phone_and_by_email(store: S) {
 
 pub async fn intake_fills_in_missing_fields_without_merging_people(store: S) {
     let t = tenant(&store, "A").await;
-    let jane = store
-        .intake(
-            t,
-            intake_req(t, new_lead("Jane", Some("4155552671"), None), t0()),
-        )
-        .await
-        .unwrap();
+    let mut first = new_lead("Jane", Some("4155552671"), None);
+    first
+        .details
+        .add("What service do you need?", "Roof repair");
+    let jane = store.intake(t, intake_req(t, first, t0())).await.unwrap();
     let bob = store
         .intake(
             t,
@@ -390,19 +389,19 @@ pub async fn intake_fills_in_missing_fields_without_merging_people(store: S) {
         )
         .await
         .unwrap();
-    // Jane comes back with an email: it is added to her lead.
-    let again = store
-        .intake(
-            t,
-            intake_req(
-                t,
-                new_lead("Jane", Some("4155552671"), Some("jane@example.com")),
-                t0(),
-            ),
-        )
-        .await
-        .unwrap();
+    // Jane comes back with an email and a new answer: both are added to her lead; her first
+    // answer to the same question stays.
+    let mut second = new_lead("Jane", Some("4155552671"), Some("jane@example.com"));
+    second.details.add("What service do you need?", "Gutters");
+    second.details.add("Budget", "$5,000");
+    let again = store.intake(t, intake_req(t, second, t0())).await.unwrap();
     assert_eq!(again.lead.id, jane.lead.id);
+    let stored = store.get_lead(t, jane.lead.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.details.get("What service do you need?"),
+        Some("Roof repair")
+    );
+    assert_eq!(stored.details.get("Budget"), Some("$5,000"));
     assert_eq!(
         again.lead.email.as_ref().map(Email::as_str),
         Some("jane@example.com")

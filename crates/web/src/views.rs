@@ -24,6 +24,8 @@ pub struct LeadView {
     pub address: Option<String>,
     pub zip: Option<String>,
     pub time_zone: Option<String>,
+    /// Answers to the source's own questions, by question.
+    pub details: domain::Details,
     /// How many times the person has reached out (a repeat submission adds one).
     pub touch_count: i64,
     pub created_at: String,
@@ -43,6 +45,7 @@ impl From<Lead> for LeadView {
             address: l.address,
             zip: l.zip,
             time_zone: l.time_zone,
+            details: l.details,
             touch_count: l.touch_count,
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),

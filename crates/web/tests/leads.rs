@@ -16,6 +16,7 @@ async fn a_new_lead_is_answered_by_sms_with_consent_on_record() {
             "email": "Jane.Doe@Example.com",
             "source": "web_form",
             "zip": "60601",
+            "details": { "What service do you need?": "Roof repair", "Timeline": "  " },
             "consent": {
                 "disclosure_text": "By submitting you agree to receive texts from Acme Roofing.",
                 "disclosure_version": "2026-01",
@@ -37,6 +38,11 @@ async fn a_new_lead_is_answered_by_sms_with_consent_on_record() {
     assert_eq!(lead["phone"], "+13125550142");
     assert_eq!(lead["email"], "jane.doe@example.com");
     assert_eq!(lead["status"], "new");
+    assert_eq!(
+        lead["details"],
+        json!({ "What service do you need?": "Roof repair" }),
+        "answers are kept; an empty one is not an answer"
+    );
 
     assert_eq!(
         app.drain().await,
@@ -184,7 +190,8 @@ async fn invalid_fields_are_each_named() {
             "phone": "not a phone",
             "email": "nope@",
             "time_zone": "Mars/Olympus",
-            "consent": { "disclosure_text": "  ", "purposes": ["spam"], "ip": "300.1.1.1", "timestamp": "yesterday" }
+            "consent": { "disclosure_text": "  ", "purposes": ["spam"], "ip": "300.1.1.1", "timestamp": "yesterday" },
+            "details": { "service": "x".repeat(1001) }
         }))
         .await;
     assert_eq!(res.status(), 422);
@@ -199,6 +206,7 @@ async fn invalid_fields_are_each_named() {
             "consent.ip",
             "consent.purposes[0]",
             "consent.timestamp",
+            "details",
             "email",
             "phone",
             "time_zone"

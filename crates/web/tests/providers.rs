@@ -842,6 +842,11 @@ async fn meta_leads_are_fetched_from_the_graph_api_with_their_consent() {
             .all(|l| l["source"] == "facebook" && l["zip"] == "94105")
     );
     let jane = leads.iter().find(|l| l["name"] == "Jane Doe").unwrap();
+    assert_eq!(
+        jane["details"],
+        json!({ "what_service_do_you_need?": "Roof repair" }),
+        "the form's custom question is kept with the lead"
+    );
     let consent: Value = app
         .get(
             &org,

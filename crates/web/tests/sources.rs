@@ -118,6 +118,11 @@ async fn a_signed_submission_is_answered_once_and_its_replay_sends_nothing() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["name"], "Jane Doe");
     assert_eq!(listed[0]["source"], "web_form");
+    assert_eq!(
+        listed[0]["details"],
+        json!({ "message": "roof leak" }),
+        "a field Leadline has no place for is kept as an answer"
+    );
 
     // The audit log names the source as the actor.
     let audit: Value = app

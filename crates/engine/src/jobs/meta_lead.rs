@@ -6,7 +6,7 @@
 //! of this job) takes the lead once.
 
 use async_trait::async_trait;
-use domain::{ConsentEvidence, Email, NewLead, Phone, SourceId, Tenant};
+use domain::{ConsentEvidence, Details, Email, NewLead, Phone, SourceId, Tenant};
 use providers::ProviderError;
 use providers::meta::{Graph, LeadgenChange, MetaLead as Fetched};
 use serde::{Deserialize, Serialize};
@@ -176,5 +176,35 @@ pub fn map_lead(
         zip: answer(lead, &["zip_code", "post_code", "zip"]).map(|z| z.chars().take(20).collect()),
         time_zone: None,
         consent,
+        details: custom_answers(lead),
     })
+}
+
+/// The questions of Meta's own that Leadline files in the lead's fields.
+const STANDARD: [&str; 14] = [
+    "full_name",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "phone",
+    "email",
+    "work_email",
+    "street_address",
+    "city",
+    "state",
+    "province",
+    "zip_code",
+    "post_code",
+    "zip",
+];
+
+/// The form's custom questions (and standard ones Leadline has no field for), by their keys.
+fn custom_answers(lead: &Fetched) -> Details {
+    let mut details = Details::default();
+    for (question, answer) in &lead.fields {
+        if !STANDARD.contains(&question.as_str()) {
+            details.add(question, answer);
+        }
+    }
+    details
 }

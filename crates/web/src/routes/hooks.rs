@@ -249,6 +249,13 @@ async fn take_form(
         zip: mapped.zip,
         time_zone: mapped.time_zone,
         consent,
+        details: Some(
+            mapped
+                .details
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
     };
     let tenant = Tenant::from_authenticated(source.tenant_id);
     let region = state.settings(tenant).await?.default_region;

@@ -33,6 +33,9 @@ pub struct CreateLead {
     /// IANA time zone, if known (`America/Chicago`).
     pub time_zone: Option<String>,
     pub consent: Option<ConsentInput>,
+    /// Answers to the source's own questions, by question: `{"What service?": "Roof repair"}`
+    /// (up to 30; questions up to 64 characters, answers up to 1000).
+    pub details: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The evidence of consent shown with the form.
@@ -184,6 +187,10 @@ pub fn validate(
         };
         Some(evidence)
     });
+    let details = input.details.unwrap_or_default();
+    if let Some(problem) = domain::Details::problem(&details) {
+        c.fail("details", problem);
+    }
     if !c.0.is_empty() {
         return Err(ApiError::validation(c.0));
     }
@@ -196,6 +203,7 @@ pub fn validate(
         zip,
         time_zone,
         consent,
+        details: domain::Details::from_checked(details),
     })
 }
 

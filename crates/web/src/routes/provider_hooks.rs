@@ -331,6 +331,7 @@ pub async fn twilio_voice_done(
         zip: None,
         time_zone: None,
         consent: None,
+        details: domain::Details::default(),
     };
     state
         .engine
@@ -708,6 +709,16 @@ fn ghl_lead(
             .filter(|tz| jiff::tz::db().get(tz).is_ok())
             .map(str::to_owned),
         consent: None,
+        details: {
+            let mut details = domain::Details::default();
+            if let Some(from) = text(&contact.source) {
+                details.add("GoHighLevel source", from);
+            }
+            if !contact.tags.is_empty() {
+                details.add("GoHighLevel tags", &contact.tags.join(", "));
+            }
+            details
+        },
     })
 }
 
