@@ -128,6 +128,14 @@ id_type!(
     /// A free-text opt-out waiting in the compliance review queue.
     ReviewId, "review"
 );
+id_type!(
+    /// A follow-up sequence (all its versions).
+    SequenceId, "sequence"
+);
+id_type!(
+    /// One lead's run through one version of a sequence.
+    EnrolmentId, "enrolment"
+);
 
 #[cfg(test)]
 mod tests {

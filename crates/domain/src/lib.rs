@@ -11,6 +11,7 @@ pub mod lead;
 pub mod mask;
 pub mod message;
 pub mod phone;
+pub mod sequence;
 pub mod source;
 pub mod tenant;
 
@@ -20,8 +21,8 @@ pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};
 pub use identity::Role;
 pub use ids::{
-    ApiKeyId, AuditId, ConsentEventId, IdError, JobId, LeadId, MessageId, ReviewId, SessionId,
-    SourceId, SupportGrantId, TenantId, UserId,
+    ApiKeyId, AuditId, ConsentEventId, EnrolmentId, IdError, JobId, LeadId, MessageId, ReviewId,
+    SequenceId, SessionId, SourceId, SupportGrantId, TenantId, UserId,
 };
 pub use lead::{Details, Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};

@@ -9,6 +9,7 @@ pub const OPT_OUT_PHRASE: &str = "opt_out_phrase";
 use crate::assess::person_addresses as person;
 
 use compliance::{Keyword, classify, revocation};
+use domain::sequence::ExitRule;
 use domain::{
     Address, Channel, ConsentEventId, ConsentEvidence, ConsentKind, Lead, LeadId, LeadStatus,
     Message, MessageId, Purpose, Tenant, Timestamp,
@@ -209,6 +210,18 @@ impl Engine {
                             .await?;
                     }
                 }
+            }
+        }
+        // Runs of sequences end: every one at an opt-out, those that exit on a reply at any
+        // other message (a compliance word like HELP is not a reply).
+        if let Some(lead) = &lead {
+            let rule = match (keyword, phrase) {
+                (Some(Keyword::OptOut), _) | (None, Some(_)) => Some(ExitRule::OptOut),
+                (None, None) => Some(ExitRule::Reply),
+                _ => None,
+            };
+            if let Some(rule) = rule {
+                self.exit_runs(tenant, lead.id, rule).await?;
             }
         }
         if enqueued {

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod receipts;
 pub mod runner;
+pub mod sequences;
 pub mod templates;
 
 use std::sync::Arc;

@@ -27,6 +27,10 @@ pub const REVIEWS: &str = "leadline_compliance_reviews_total";
 /// Provider reports about sent messages, by provider and outcome (`moved`, `unchanged`,
 /// `unknown`).
 pub const RECEIPTS: &str = "leadline_provider_receipts_total";
+/// Sequence runs started and ended, by how (`started`, `completed`, an exit rule).
+pub const ENROLMENTS: &str = "leadline_enrolments_total";
+/// Sequence steps run, by outcome (`sent`, `skipped`, `blocked`, `deferred`, `failed`).
+pub const SEQUENCE_STEPS: &str = "leadline_sequence_steps_total";
 
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
@@ -47,6 +51,8 @@ pub fn describe() {
     metrics::describe_counter!(WEBHOOKS, "Inbound webhook requests by kind and outcome");
     metrics::describe_counter!(REVIEWS, "Free-text opt-outs queued for review");
     metrics::describe_counter!(RECEIPTS, "Provider reports about sent messages");
+    metrics::describe_counter!(ENROLMENTS, "Sequence runs started and ended, by how");
+    metrics::describe_counter!(SEQUENCE_STEPS, "Sequence steps run, by outcome");
     metrics::describe_counter!(
         providers::http::CALLS,
         "Provider API calls by provider and outcome"

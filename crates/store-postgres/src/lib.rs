@@ -11,6 +11,7 @@ mod backend;
 mod compliance;
 mod identity;
 mod intake;
+mod sequences;
 mod sources;
 
 use std::str::FromStr;

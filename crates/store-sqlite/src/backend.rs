@@ -359,6 +359,97 @@ impl Store for SqliteStore {
         self.revoke_session_impl(user, id, at).await
     }
 
+    // ---- sequences and enrolments -------------------------------------------------------
+
+    async fn create_sequence(
+        &self,
+        tenant: Tenant,
+        sequence: store::NewSequence,
+    ) -> DbResult<domain::sequence::Sequence> {
+        self.create_sequence_impl(tenant, sequence).await
+    }
+
+    async fn update_sequence(
+        &self,
+        tenant: Tenant,
+        id: domain::SequenceId,
+        name: String,
+        definition: domain::sequence::Definition,
+        at: Timestamp,
+    ) -> DbResult<Option<domain::sequence::Sequence>> {
+        self.update_sequence_impl(tenant, id, name, definition, at)
+            .await
+    }
+
+    async fn get_sequence(
+        &self,
+        tenant: Tenant,
+        id: domain::SequenceId,
+        version: Option<i32>,
+    ) -> DbResult<Option<domain::sequence::Sequence>> {
+        self.get_sequence_impl(tenant, id, version).await
+    }
+
+    async fn list_sequences(&self, tenant: Tenant) -> DbResult<Vec<domain::sequence::Sequence>> {
+        self.list_sequences_impl(tenant).await
+    }
+
+    async fn archive_sequence(
+        &self,
+        tenant: Tenant,
+        id: domain::SequenceId,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        self.archive_sequence_impl(tenant, id, at).await
+    }
+
+    async fn enrol(
+        &self,
+        tenant: Tenant,
+        enrolment: store::NewEnrolment,
+        first_step: NewJob,
+    ) -> DbResult<domain::sequence::Enrolment> {
+        self.enrol_impl(tenant, enrolment, first_step).await
+    }
+
+    async fn get_enrolment(
+        &self,
+        tenant: Tenant,
+        id: domain::EnrolmentId,
+    ) -> DbResult<Option<domain::sequence::Enrolment>> {
+        self.get_enrolment_impl(tenant, id).await
+    }
+
+    async fn list_enrolments(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<domain::sequence::Enrolment>> {
+        self.list_enrolments_impl(tenant, lead).await
+    }
+
+    async fn advance_enrolment(
+        &self,
+        tenant: Tenant,
+        id: domain::EnrolmentId,
+        from: i32,
+        advance: store::Advance,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        self.advance_enrolment_impl(tenant, id, from, advance, at)
+            .await
+    }
+
+    async fn exit_enrolments(
+        &self,
+        tenant: Tenant,
+        ids: &[domain::EnrolmentId],
+        reason: &str,
+        at: Timestamp,
+    ) -> DbResult<u64> {
+        self.exit_enrolments_impl(tenant, ids, reason, at).await
+    }
+
     async fn create_source(
         &self,
         tenant: Tenant,

@@ -443,6 +443,7 @@ impl SqliteStore {
                         .rows_affected();
                     for sql in [
                         "DELETE FROM lead_touches WHERE tenant_id = ? AND lead_id = ?",
+                        "DELETE FROM enrolments WHERE tenant_id = ? AND lead_id = ?",
                         "DELETE FROM idempotency_keys WHERE tenant_id = ? AND lead_id = ?",
                         "DELETE FROM leads WHERE tenant_id = ? AND id = ?",
                     ] {

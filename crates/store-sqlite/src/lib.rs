@@ -9,6 +9,7 @@ mod backend;
 mod compliance;
 mod identity;
 mod intake;
+mod sequences;
 mod sources;
 mod writer;
 

@@ -79,7 +79,9 @@ macro_rules! conformance_tests {
             erasure_keeps_consent_and_a_blind_suppression,
             delivery_receipts_only_move_messages_forward,
             inbound_messages_are_recorded_once_per_provider_id,
-            webhook_events_are_remembered_once_and_forgotten_later
+            webhook_events_are_remembered_once_and_forgotten_later,
+            sequences_keep_every_version_per_organisation,
+            enrolments_advance_once_and_exit_once
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -1233,4 +1235,233 @@ pub async fn status_changes_are_scoped(store: S) {
     let got = store.get_lead(t, lead.id).await.unwrap().unwrap();
     assert_eq!(got.status, LeadStatus::Engaged);
     assert_eq!(got.updated_at, t0() + secs(5));
+}
+
+fn definition(template: &str) -> domain::sequence::Definition {
+    serde_json::from_value(serde_json::json!({
+        "steps": [
+            { "channel": "sms", "delay": "PT1H", "purpose": "informational", "template": template },
+            { "channel": "sms", "delay": "P1D", "purpose": "marketing", "template": "Still there?" }
+        ],
+        "enrol": { "sources": ["web_form"] }
+    }))
+    .expect("a definition")
+}
+
+pub async fn sequences_keep_every_version_per_organisation(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let id = domain::SequenceId::new();
+    let created = store
+        .create_sequence(
+            a,
+            NewSequence {
+                id,
+                name: "Follow-up".into(),
+                definition: definition("Hi v1"),
+                created_at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    let v2 = store
+        .update_sequence(
+            a,
+            id,
+            "Follow-up (new)".into(),
+            definition("Hi v2"),
+            t0() + secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("updated");
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.definition.steps[0].template, "Hi v2");
+    // The first version is still there for the runs that started on it.
+    let v1 = store.get_sequence(a, id, Some(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (v1.name.as_str(), v1.definition.steps[0].template.as_str()),
+        ("Follow-up", "Hi v1")
+    );
+    let latest = store.get_sequence(a, id, None).await.unwrap().unwrap();
+    assert_eq!(latest.version, 2);
+    assert_eq!(store.list_sequences(a).await.unwrap().len(), 1);
+    // Another organisation sees, changes and archives nothing of it.
+    assert!(store.get_sequence(b, id, None).await.unwrap().is_none());
+    assert!(store.list_sequences(b).await.unwrap().is_empty());
+    assert!(
+        store
+            .update_sequence(b, id, "x".into(), definition("x"), t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.archive_sequence(b, id, t0()).await.unwrap());
+    // Archived: kept and listed, but no longer edited.
+    assert!(
+        store
+            .archive_sequence(a, id, t0() + secs(120))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .archive_sequence(a, id, t0() + secs(130))
+            .await
+            .unwrap()
+    );
+    let archived = store.get_sequence(a, id, None).await.unwrap().unwrap();
+    assert!(archived.archived_at.is_some());
+    assert!(
+        store
+            .update_sequence(a, id, "y".into(), definition("y"), t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn enrolments_advance_once_and_exit_once(store: S) {
+    let t = tenant(&store, "A").await;
+    let other = tenant(&store, "B").await;
+    let lead = store
+        .intake(
+            t,
+            intake_req(t, new_lead("Jane", Some("4155552671"), None), t0()),
+        )
+        .await
+        .unwrap()
+        .lead;
+    let seq = store
+        .create_sequence(
+            t,
+            NewSequence {
+                id: domain::SequenceId::new(),
+                name: "Follow-up".into(),
+                definition: definition("Hi"),
+                created_at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+    let step_job = |n: i32, at| NewJob {
+        dedupe_key: Some(format!("seq-step-{n}")),
+        ..plain_job("sequence_step", at, 5)
+    };
+    let new = |id| NewEnrolment {
+        id,
+        lead_id: lead.id,
+        sequence_id: seq.id,
+        version: 1,
+        enrolled_at: t0(),
+        next_run_at: t0() + secs(3600),
+    };
+    let first = domain::EnrolmentId::new();
+    let enrolled = store
+        .enrol(t, new(first), step_job(0, t0() + secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (enrolled.step, enrolled.state),
+        (0, domain::sequence::EnrolmentState::Active)
+    );
+    // One active run per lead and sequence.
+    let again = store
+        .enrol(t, new(domain::EnrolmentId::new()), step_job(9, t0()))
+        .await;
+    assert!(matches!(again, Err(DbError::Conflict(_))), "{again:?}");
+    // The first step's job was queued with the enrolment.
+    let due = store
+        .claim_jobs("w", t0() + secs(3600), t0() + secs(3600), secs(60), 10)
+        .await
+        .unwrap();
+    assert!(due.iter().any(|j| j.job.kind == "sequence_step"));
+
+    // Advancing from step 0 works once; a second worker's advance from 0 does nothing.
+    let next = Advance::Next {
+        due: t0() + secs(90_000),
+        job: step_job(1, t0() + secs(90_000)),
+    };
+    assert!(
+        store
+            .advance_enrolment(t, first, 0, next.clone(), t0() + secs(3600))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_enrolment(t, first, 0, next, t0() + secs(3601))
+            .await
+            .unwrap()
+    );
+    let now = store.get_enrolment(t, first).await.unwrap().unwrap();
+    assert_eq!(now.step, 1);
+    assert_eq!(now.next_run_at, Some(t0() + secs(90_000)));
+    // Not the other organisation's to read or end.
+    assert!(store.get_enrolment(other, first).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .exit_enrolments(other, &[first], "manual", t0())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .list_enrolments(other, lead.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Exited once; a late advance finds it gone.
+    assert_eq!(
+        store
+            .exit_enrolments(t, &[first], "reply", t0() + secs(4000))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .exit_enrolments(t, &[first], "reply", t0() + secs(4001))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        !store
+            .advance_enrolment(t, first, 1, Advance::Complete, t0() + secs(5000))
+            .await
+            .unwrap()
+    );
+    let exited = store.get_enrolment(t, first).await.unwrap().unwrap();
+    assert_eq!(exited.state, domain::sequence::EnrolmentState::Exited);
+    assert_eq!(exited.exit_reason.as_deref(), Some("reply"));
+    assert_eq!(exited.next_run_at, None);
+
+    // Once that run is over, the lead may run the sequence again; a run completes.
+    let second = domain::EnrolmentId::new();
+    store
+        .enrol(t, new(second), step_job(2, t0()))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .advance_enrolment(t, second, 0, Advance::Complete, t0())
+            .await
+            .unwrap()
+    );
+    let done = store.get_enrolment(t, second).await.unwrap().unwrap();
+    assert_eq!(done.state, domain::sequence::EnrolmentState::Completed);
+    let runs = store.list_enrolments(t, lead.id).await.unwrap();
+    assert_eq!(runs.len(), 2);
+
+    // Erasing the lead erases its runs.
+    store
+        .erase_lead(t, lead.id, t0() + secs(6000))
+        .await
+        .unwrap();
+    assert!(store.list_enrolments(t, lead.id).await.unwrap().is_empty());
 }

@@ -17,12 +17,15 @@ pub mod conformance;
 pub mod error;
 pub mod identity;
 pub mod records;
+pub mod sequences;
 pub mod sources;
 
 use async_trait::async_trait;
+use domain::sequence::{Definition, Enrolment, Sequence};
 use domain::{
-    Address, ApiKeyId, ConsentEvent, Email, JobId, Lead, LeadId, LeadStatus, Message, MessageId,
-    Phone, Role, SessionId, SourceId, SupportGrantId, Tenant, TenantId, Timestamp, UserId,
+    Address, ApiKeyId, ConsentEvent, Email, EnrolmentId, JobId, Lead, LeadId, LeadStatus, Message,
+    MessageId, Phone, Role, SequenceId, SessionId, SourceId, SupportGrantId, Tenant, TenantId,
+    Timestamp, UserId,
 };
 
 pub use compliance::{
@@ -435,6 +438,70 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         by: &str,
         at: Timestamp,
     ) -> DbResult<Option<Review>>;
+
+    // ---- sequences -----------------------------------------------------------------------
+
+    /// Creates a sequence at version 1.
+    async fn create_sequence(&self, tenant: Tenant, sequence: NewSequence) -> DbResult<Sequence>;
+    /// Saves a new version (name and definition); runs already started keep theirs. `None`
+    /// when the organisation has no such sequence, or it is archived.
+    async fn update_sequence(
+        &self,
+        tenant: Tenant,
+        id: SequenceId,
+        name: String,
+        definition: Definition,
+        at: Timestamp,
+    ) -> DbResult<Option<Sequence>>;
+    /// A sequence at `version`, or at its latest.
+    async fn get_sequence(
+        &self,
+        tenant: Tenant,
+        id: SequenceId,
+        version: Option<i32>,
+    ) -> DbResult<Option<Sequence>>;
+    /// The organisation's sequences at their latest versions, archived ones included.
+    async fn list_sequences(&self, tenant: Tenant) -> DbResult<Vec<Sequence>>;
+    /// No new runs from now on; running ones finish. False when there is no such live one.
+    async fn archive_sequence(
+        &self,
+        tenant: Tenant,
+        id: SequenceId,
+        at: Timestamp,
+    ) -> DbResult<bool>;
+
+    // ---- enrolments ----------------------------------------------------------------------
+
+    /// Starts a lead's run with the job of its first step, in one transaction. `Conflict` when
+    /// the lead is running this sequence already.
+    async fn enrol(
+        &self,
+        tenant: Tenant,
+        enrolment: NewEnrolment,
+        first_step: NewJob,
+    ) -> DbResult<Enrolment>;
+    async fn get_enrolment(&self, tenant: Tenant, id: EnrolmentId) -> DbResult<Option<Enrolment>>;
+    /// A lead's runs, newest first.
+    async fn list_enrolments(&self, tenant: Tenant, lead: LeadId) -> DbResult<Vec<Enrolment>>;
+    /// Moves an active run on from step `from`: to the next step with its job, or to its end,
+    /// in one transaction. False when the run is not active at `from` (it was exited, or moved
+    /// on by another worker): then nothing is written.
+    async fn advance_enrolment(
+        &self,
+        tenant: Tenant,
+        id: EnrolmentId,
+        from: i32,
+        advance: Advance,
+        at: Timestamp,
+    ) -> DbResult<bool>;
+    /// Ends those of these runs that are still active, with `reason`. Returns how many.
+    async fn exit_enrolments(
+        &self,
+        tenant: Tenant,
+        ids: &[EnrolmentId],
+        reason: &str,
+        at: Timestamp,
+    ) -> DbResult<u64>;
 
     // ---- jobs ----------------------------------------------------------------------------
 

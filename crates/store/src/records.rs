@@ -388,3 +388,32 @@ pub struct NewConsentEvent {
     pub evidence: ConsentEvidence,
     pub recorded_at: Timestamp,
 }
+
+/// A sequence to create (its version 1).
+#[derive(Debug, Clone)]
+pub struct NewSequence {
+    pub id: domain::SequenceId,
+    pub name: String,
+    pub definition: domain::sequence::Definition,
+    pub created_at: Timestamp,
+}
+
+/// A lead's run to start, at step 0 due at `next_run_at`.
+#[derive(Debug, Clone)]
+pub struct NewEnrolment {
+    pub id: domain::EnrolmentId,
+    pub lead_id: LeadId,
+    pub sequence_id: domain::SequenceId,
+    pub version: i32,
+    pub enrolled_at: Timestamp,
+    pub next_run_at: Timestamp,
+}
+
+/// Where an active run goes from the step it is at.
+#[derive(Debug, Clone)]
+pub enum Advance {
+    /// To the next step, due then, with the job that runs it.
+    Next { due: Timestamp, job: NewJob },
+    /// No step is left.
+    Complete,
+}

@@ -69,6 +69,8 @@ impl Job for FirstResponse {
             ),
             (None, None, None) => return Ok(Outcome::Done),
         };
+        // A new lead joins the sequences that take its source once it has been answered.
+        let new_lead = (lead.touch_count <= 1).then(|| lead.clone());
         let out = Outgoing {
             tenant,
             to,
@@ -88,7 +90,16 @@ impl Job for FirstResponse {
             organisation: Some(org),
             lead: Some(lead),
         };
-        match engine.dispatch(out, Some(info)).await? {
+        let dispatched = engine.dispatch(out, Some(info)).await?;
+        if !matches!(dispatched, Dispatched::Deferred { .. })
+            && let Some(lead) = &new_lead
+        {
+            engine
+                .auto_enrol(tenant, lead)
+                .await
+                .map_err(|e| JobError::transient(anyhow::anyhow!("enrolling the lead: {e}")))?;
+        }
+        match dispatched {
             Dispatched::Sent(_) | Dispatched::AlreadyHandled(_) => {
                 engine
                     .store

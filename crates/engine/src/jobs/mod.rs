@@ -3,6 +3,7 @@
 mod first_response;
 mod keyword_reply;
 mod meta_lead;
+mod sequence_step;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::Engine;
 pub use first_response::FirstResponse;
 pub use keyword_reply::{KeywordReply, ReplyKind};
 pub use meta_lead::{MetaLead, map_lead};
+pub use sequence_step::SequenceStep;
 
 /// What a job's run asks of the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,7 @@ pub(crate) async fn run(engine: &Engine, job: &JobRecord) -> Result<Outcome, Job
         FirstResponse::NAME => run_kind::<FirstResponse>(engine, job, &info).await,
         KeywordReply::NAME => run_kind::<KeywordReply>(engine, job, &info).await,
         MetaLead::NAME => run_kind::<MetaLead>(engine, job, &info).await,
+        SequenceStep::NAME => run_kind::<SequenceStep>(engine, job, &info).await,
         other => Err(JobError::permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -1,0 +1,183 @@
+//! `sequence_step`: one step of a lead's run through a sequence.
+//!
+//! The job finds the run where it left it (`step`), checks the exit rules once more (a reply
+//! that arrived while it waited ends the run here too), then sends the step's message through
+//! compliance, or skips it when its conditions do not hold or the lead has no address for its
+//! channel. A deferred send waits for its time without moving the run; anything else moves the
+//! run on, queueing the next step in the same transaction. A run that was exited, or moved on
+//! by another worker, is left alone.
+
+use async_trait::async_trait;
+use compliance::Exemption;
+use domain::sequence::{EnrolmentState, ExitRule, LeadFacts};
+use domain::{Direction, EnrolmentId, LeadStatus};
+use serde::{Deserialize, Serialize};
+use store::{Advance, MessageQuery};
+
+use super::{Job, JobError, JobInfo, Outcome};
+use crate::Engine;
+use crate::dispatch::{Dispatched, Outgoing};
+use crate::sequences::{address_for, step_job};
+use crate::templates::{self, MessageVars};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SequenceStep {
+    pub enrolment_id: EnrolmentId,
+    /// The index of the step this job runs.
+    pub step: i32,
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!(crate::metrics::SEQUENCE_STEPS, "outcome" => outcome).increment(1);
+}
+
+#[async_trait]
+impl Job for SequenceStep {
+    const NAME: &'static str = "sequence_step";
+
+    async fn run(self, engine: &Engine, info: &JobInfo) -> Result<Outcome, JobError> {
+        let tenant = info.tenant.ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!("sequence_step without a tenant"))
+        })?;
+        let store = &engine.store;
+        let Some(run) = store.get_enrolment(tenant, self.enrolment_id).await? else {
+            return Ok(Outcome::Done);
+        };
+        if run.state != EnrolmentState::Active || run.step != self.step {
+            return Ok(Outcome::Done);
+        }
+        let sequence = store
+            .get_sequence(tenant, run.sequence_id, Some(run.version))
+            .await?
+            .ok_or_else(|| JobError::permanent(anyhow::anyhow!("the run's sequence is gone")))?;
+        let definition = &sequence.definition;
+        let Some(lead) = store.get_lead(tenant, run.lead_id).await? else {
+            return Ok(Outcome::Done);
+        };
+        let replied = store
+            .list_messages(
+                tenant,
+                &MessageQuery {
+                    lead_id: Some(lead.id),
+                    to: None,
+                    direction: Some(Direction::Inbound),
+                    before: None,
+                    limit: 1,
+                },
+            )
+            .await?
+            .first()
+            .is_some_and(|m| m.created_at >= run.enrolled_at);
+        let exit = if lead.status == LeadStatus::OptedOut {
+            Some(ExitRule::OptOut)
+        } else if replied && definition.exits_on(ExitRule::Reply) {
+            Some(ExitRule::Reply)
+        } else if lead.status == LeadStatus::Booked && definition.exits_on(ExitRule::Booking) {
+            Some(ExitRule::Booking)
+        } else {
+            None
+        };
+        if let Some(rule) = exit {
+            engine
+                .exit_runs(tenant, lead.id, rule)
+                .await
+                .map_err(|e| JobError::transient(anyhow::anyhow!("ending the lead's runs: {e}")))?;
+            return Ok(Outcome::Done);
+        }
+        let index = usize::try_from(self.step).unwrap_or(usize::MAX);
+        let Some(step) = definition.steps.get(index) else {
+            // A run past its last step: finish it.
+            store
+                .advance_enrolment(
+                    tenant,
+                    run.id,
+                    run.step,
+                    Advance::Complete,
+                    engine.clock.now(),
+                )
+                .await?;
+            return Ok(Outcome::Done);
+        };
+        let facts = LeadFacts {
+            status: lead.status,
+            has_replied: replied,
+            has_email: lead.email.is_some(),
+            has_phone: lead.phone.is_some(),
+        };
+        let to = address_for(&lead, step.channel).filter(|_| step.conditions.hold(facts));
+        if let Some(to) = to {
+            let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
+                JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
+            })?;
+            let settings = &org.settings;
+            let vars = MessageVars {
+                first_name: lead.first_name().map(str::to_owned),
+                business_name: org.brand().to_owned(),
+                source: lead.source.clone(),
+                support_contact: settings.support_contact.clone(),
+            };
+            let render = |source: &str, max| {
+                templates::render(source, &vars, max).map_err(JobError::permanent)
+            };
+            let (from, subject, body) = match step.channel {
+                domain::Channel::Sms => (
+                    settings.sms_from.clone(),
+                    None,
+                    render(&step.template, templates::MAX_SMS_CHARS)?,
+                ),
+                domain::Channel::Email => (
+                    settings.email_from.clone(),
+                    Some(render(step.subject.as_deref().unwrap_or_default(), 200)?),
+                    render(&step.template, templates::MAX_EMAIL_BYTES)?,
+                ),
+            };
+            let out = Outgoing {
+                tenant,
+                to,
+                from,
+                purpose: step.purpose,
+                exemption: Exemption::None,
+                subject,
+                body,
+                dedupe_key: Some(format!("seq:{}:{}", run.id, run.step)),
+                intake_at: None,
+                answering: None,
+                requested_at: None,
+                organisation: Some(org),
+                lead: Some(lead),
+            };
+            match engine.dispatch(out, Some(info)).await? {
+                Dispatched::Deferred { until, .. } => {
+                    count("deferred");
+                    return Ok(Outcome::Defer(until));
+                }
+                Dispatched::Sent(_) | Dispatched::AlreadyHandled(_) => count("sent"),
+                Dispatched::Blocked { .. } => count("blocked"),
+                Dispatched::Failed { .. } => count("failed"),
+            }
+        } else {
+            count("skipped");
+        }
+        let now = engine.clock.now();
+        let next = run.step + 1;
+        let advance = match definition.due_at(index + 1, run.enrolled_at, Some(now)) {
+            Some(due) => Advance::Next {
+                due,
+                job: step_job(engine, tenant, run.id, next, due),
+            },
+            None => Advance::Complete,
+        };
+        let completed = matches!(advance, Advance::Complete);
+        if store
+            .advance_enrolment(tenant, run.id, run.step, advance, now)
+            .await?
+        {
+            if completed {
+                metrics::counter!(crate::metrics::ENROLMENTS, "how" => "completed").increment(1);
+            } else {
+                engine.wake();
+            }
+        }
+        Ok(Outcome::Done)
+    }
+}

@@ -1,0 +1,200 @@
+//! Follow-up sequences: enrolling leads, ending runs by the exit rules, and the checks of a
+//! definition that need the template language.
+//!
+//! A run's state is its enrolment row (step, next run time); each step is a `sequence_step`
+//! job, queued with the enrolment or with the step before it, in the same transaction. A step
+//! goes through `Engine::dispatch` like every message, so compliance defers a step due at night
+//! to the recipient's morning and holds a capped one until the window opens.
+
+use std::collections::HashMap;
+
+use domain::sequence::{Definition, Enrolment, EnrolmentState, ExitRule, Sequence};
+use domain::{Channel, EnrolmentId, Lead, LeadId, SequenceId, Tenant};
+use store::{DbError, NewEnrolment};
+
+use crate::jobs::{Job, SequenceStep};
+use crate::templates;
+use crate::{Engine, EngineError};
+
+/// Every problem of a definition, each named by its field: the shape's (from `domain`) and
+/// each template's and subject's.
+pub fn check(definition: &Definition) -> Vec<(String, String)> {
+    let mut out = definition.problems();
+    for (i, step) in definition.steps.iter().enumerate() {
+        if let Err(e) = templates::validate(&step.template) {
+            out.push((format!("steps[{i}].template"), e.to_string()));
+        }
+        if let Some(subject) = &step.subject
+            && let Err(e) = templates::validate(subject)
+        {
+            out.push((format!("steps[{i}].subject"), e.to_string()));
+        }
+    }
+    out
+}
+
+/// Why a lead could not be enrolled.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    #[error("the sequence is archived")]
+    Archived,
+    #[error("the lead is running this sequence already")]
+    AlreadyRunning,
+    #[error("the lead has opted out")]
+    OptedOut,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<DbError> for EnrolError {
+    fn from(e: DbError) -> Self {
+        EnrolError::Engine(e.into())
+    }
+}
+
+/// The job of a run's step, keyed so that it is queued once.
+pub(crate) fn step_job(
+    engine: &Engine,
+    tenant: Tenant,
+    id: EnrolmentId,
+    step: i32,
+    due: domain::Timestamp,
+) -> store::NewJob {
+    let mut job = SequenceStep {
+        enrolment_id: id,
+        step,
+    }
+    .new_job(Some(tenant), due, engine.config.max_attempts);
+    job.dedupe_key = Some(format!("seq:{id}:{step}"));
+    job
+}
+
+impl Engine {
+    /// Starts `lead` on the latest version of `sequence`; its first step is due after the
+    /// step's delay from now.
+    pub async fn enrol(
+        &self,
+        tenant: Tenant,
+        lead: &Lead,
+        sequence: &Sequence,
+    ) -> Result<Enrolment, EnrolError> {
+        if sequence.archived_at.is_some() {
+            return Err(EnrolError::Archived);
+        }
+        if lead.status == domain::LeadStatus::OptedOut {
+            return Err(EnrolError::OptedOut);
+        }
+        let now = self.clock.now();
+        let due = sequence
+            .definition
+            .due_at(0, now, None)
+            .ok_or_else(|| EngineError::Store(DbError::corrupt("a sequence without steps")))?;
+        let id = EnrolmentId::new();
+        let enrolment = NewEnrolment {
+            id,
+            lead_id: lead.id,
+            sequence_id: sequence.id,
+            version: sequence.version,
+            enrolled_at: now,
+            next_run_at: due,
+        };
+        let job = step_job(self, tenant, id, 0, due);
+        let enrolled = match self.store.enrol(tenant, enrolment, job).await {
+            Ok(e) => e,
+            Err(DbError::Conflict(_)) => return Err(EnrolError::AlreadyRunning),
+            Err(e) => return Err(e.into()),
+        };
+        metrics::counter!(crate::metrics::ENROLMENTS, "how" => "started").increment(1);
+        tracing::info!(lead = %lead.id, sequence = %sequence.id, version = sequence.version, "enrolled");
+        self.wake();
+        Ok(enrolled)
+    }
+
+    /// Enrols a new lead in every live sequence whose rules take its source, once: a sequence
+    /// the lead has run before is not started again.
+    pub async fn auto_enrol(&self, tenant: Tenant, lead: &Lead) -> Result<usize, EngineError> {
+        let sequences = self.store.list_sequences(tenant).await?;
+        let candidates: Vec<&Sequence> = sequences
+            .iter()
+            .filter(|s| s.archived_at.is_none() && s.definition.enrol.matches(&lead.source))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let runs = self.store.list_enrolments(tenant, lead.id).await?;
+        let mut started = 0;
+        for sequence in candidates {
+            if runs.iter().any(|r| r.sequence_id == sequence.id) {
+                continue;
+            }
+            match self.enrol(tenant, lead, sequence).await {
+                Ok(_) => started += 1,
+                Err(EnrolError::Engine(e)) => return Err(e),
+                // Another worker enrolled it, or it was archived or the lead opted out since.
+                Err(_) => {}
+            }
+        }
+        Ok(started)
+    }
+
+    /// Ends the lead's active runs whose sequence exits on `rule` (every run, for an
+    /// opt-out). Returns how many ended.
+    pub async fn exit_runs(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        rule: ExitRule,
+    ) -> Result<u64, EngineError> {
+        let runs = self.store.list_enrolments(tenant, lead).await?;
+        let mut definitions: HashMap<(SequenceId, i32), Option<Definition>> = HashMap::new();
+        let mut ending = Vec::new();
+        for run in runs.iter().filter(|r| r.state == EnrolmentState::Active) {
+            let key = (run.sequence_id, run.version);
+            if let std::collections::hash_map::Entry::Vacant(slot) = definitions.entry(key) {
+                let def = self
+                    .store
+                    .get_sequence(tenant, run.sequence_id, Some(run.version))
+                    .await?
+                    .map(|s| s.definition);
+                slot.insert(def);
+            }
+            // A run whose version cannot be read ends with the others: never a stuck run.
+            let exits = definitions
+                .get(&key)
+                .and_then(Option::as_ref)
+                .is_none_or(|d| d.exits_on(rule));
+            if exits {
+                ending.push(run.id);
+            }
+        }
+        let ended = self
+            .store
+            .exit_enrolments(tenant, &ending, rule.as_str(), self.clock.now())
+            .await?;
+        if ended > 0 {
+            metrics::counter!(crate::metrics::ENROLMENTS, "how" => rule.as_str()).increment(ended);
+            tracing::info!(%lead, rule = rule.as_str(), ended, "runs ended");
+        }
+        Ok(ended)
+    }
+
+    /// Ends one run by hand. False when it is not active (or not the organisation's).
+    pub async fn exit_run(&self, tenant: Tenant, id: EnrolmentId) -> Result<bool, EngineError> {
+        let ended = self
+            .store
+            .exit_enrolments(tenant, &[id], ExitRule::Manual.as_str(), self.clock.now())
+            .await?;
+        if ended > 0 {
+            metrics::counter!(crate::metrics::ENROLMENTS, "how" => "manual").increment(1);
+        }
+        Ok(ended > 0)
+    }
+}
+
+/// The address a step goes to, when the lead has one for its channel.
+pub(crate) fn address_for(lead: &Lead, channel: Channel) -> Option<domain::Address> {
+    match channel {
+        Channel::Sms => lead.phone.clone().map(domain::Address::Phone),
+        Channel::Email => lead.email.clone().map(domain::Address::Email),
+    }
+}
