@@ -198,3 +198,142 @@ pub(crate) fn address_for(lead: &Lead, channel: Channel) -> Option<domain::Addre
         Channel::Email => lead.email.clone().map(domain::Address::Email),
     }
 }
+
+/// A step's message for a lead: sender, subject (email) and body, rendered.
+pub(crate) struct Composed {
+    pub from: String,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+pub(crate) fn compose(
+    org: &store::TenantRecord,
+    lead: &Lead,
+    step: &domain::sequence::Step,
+) -> Result<Composed, templates::TemplateError> {
+    let settings = &org.settings;
+    let vars = templates::MessageVars {
+        first_name: lead.first_name().map(str::to_owned),
+        business_name: org.brand().to_owned(),
+        source: lead.source.clone(),
+        support_contact: settings.support_contact.clone(),
+    };
+    Ok(match step.channel {
+        Channel::Sms => Composed {
+            from: settings.sms_from.clone(),
+            subject: None,
+            body: templates::render(&step.template, &vars, templates::MAX_SMS_CHARS)?,
+        },
+        Channel::Email => Composed {
+            from: settings.email_from.clone(),
+            subject: Some(templates::render(
+                step.subject.as_deref().unwrap_or_default(),
+                &vars,
+                200,
+            )?),
+            body: templates::render(&step.template, &vars, templates::MAX_EMAIL_BYTES)?,
+        },
+    })
+}
+
+/// One step of a simulated run.
+#[derive(Debug)]
+pub struct Planned {
+    pub step: usize,
+    pub channel: Channel,
+    pub purpose: domain::Purpose,
+    /// When the step falls due by its delay.
+    pub due_at: domain::Timestamp,
+    /// What compliance would say at that instant; `None` when the step would be skipped
+    /// (its conditions do not hold, or the lead has no address for its channel).
+    pub decision: Option<compliance::Decision>,
+    pub skipped: Option<&'static str>,
+    /// The message as it would read.
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+impl Engine {
+    /// The run `lead` would have through `sequence` if enrolled at `start`: each step's due
+    /// time and what compliance would decide then (a deferral moves the step, and every step
+    /// after it, to the allowed time). Nothing is sent or recorded. Assumes no reply comes,
+    /// and counts frequency caps from the messages already sent, not the simulated ones.
+    pub async fn simulate(
+        &self,
+        tenant: Tenant,
+        lead: &Lead,
+        sequence: &Sequence,
+        start: domain::Timestamp,
+    ) -> Result<Vec<Planned>, EngineError> {
+        let org = self
+            .store
+            .get_tenant(tenant.id())
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        let definition = &sequence.definition;
+        let facts = domain::sequence::LeadFacts {
+            status: lead.status,
+            has_replied: false,
+            has_email: lead.email.is_some(),
+            has_phone: lead.phone.is_some(),
+        };
+        let mut plan = Vec::new();
+        let mut previous = None;
+        for (i, step) in definition.steps.iter().enumerate() {
+            let Some(due) = definition.due_at(i, start, previous) else {
+                break;
+            };
+            let address = address_for(lead, step.channel);
+            let skipped = match &address {
+                None => Some("no_address"),
+                Some(_) if !step.conditions.hold(facts) => Some("conditions"),
+                Some(_) => None,
+            };
+            let mut planned = Planned {
+                step: i,
+                channel: step.channel,
+                purpose: step.purpose,
+                due_at: due,
+                decision: None,
+                skipped,
+                subject: None,
+                body: None,
+            };
+            let (Some(to), None) = (address, skipped) else {
+                previous = Some(due);
+                plan.push(planned);
+                continue;
+            };
+            let composed = compose(&org, lead, step).map_err(|e| {
+                EngineError::Store(DbError::corrupt(format!("step {i} template: {e}")))
+            })?;
+            let out = crate::dispatch::Outgoing {
+                tenant,
+                lead: Some(lead.clone()),
+                to,
+                from: composed.from,
+                purpose: step.purpose,
+                exemption: compliance::Exemption::None,
+                subject: composed.subject.clone(),
+                body: composed.body.clone(),
+                dedupe_key: None,
+                intake_at: None,
+                answering: None,
+                requested_at: None,
+                organisation: Some(org.clone()),
+            };
+            let assessment = self.assess_at(&out, due).await?;
+            let decision =
+                assessment.decide(&out.to, step.purpose, compliance::Exemption::None, due);
+            previous = Some(match &decision {
+                compliance::Decision::Defer { until, .. } => *until,
+                _ => due,
+            });
+            planned.subject = composed.subject;
+            planned.body = Some(composed.body);
+            planned.decision = Some(decision);
+            plan.push(planned);
+        }
+        Ok(plan)
+    }
+}

@@ -113,6 +113,8 @@ id_path_params!(
     domain::SessionId,
     domain::SupportGrantId,
     domain::SourceId,
+    domain::SequenceId,
+    domain::EnrolmentId,
     domain::TenantId,
     domain::ReviewId,
 );

@@ -215,6 +215,7 @@ pub(crate) fn actor_event(
         (name = "support", description = "Letting platform operators in, for a while and audited (owners and admins)"),
         (name = "platform", description = "The platform operator's desk: organisations and system health (operators only)"),
         (name = "sources", description = "Inbound sources (web forms, provider webhooks), each bound to the organisation with its own secret"),
+        (name = "sequences", description = "Follow-up sequences: versioned steps, the runs of leads through them, and dry runs"),
         (name = "hooks", description = "Where sources post: authenticated by the source's secret or rules, not by an API key"),
         (name = "leads", description = "Intake and lookup of leads"),
         (name = "messages", description = "Every message in and out"),
@@ -286,6 +287,16 @@ fn api() -> OpenApiRouter<AppState> {
             routes::sources::revoke
         ))
         .routes(routes!(routes::sources::rotate_secret))
+        .routes(routes!(routes::sequences::list, routes::sequences::create))
+        .routes(routes!(
+            routes::sequences::get,
+            routes::sequences::update,
+            routes::sequences::archive
+        ))
+        .routes(routes!(routes::sequences::enrol))
+        .routes(routes!(routes::sequences::simulate))
+        .routes(routes!(routes::sequences::lead_enrolments))
+        .routes(routes!(routes::sequences::exit))
         .routes(routes!(routes::integrations::list))
         .routes(routes!(
             routes::integrations::put,

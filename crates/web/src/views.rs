@@ -12,6 +12,11 @@ fn rfc3339(t: domain::Timestamp) -> String {
     t.to_string()
 }
 
+/// An instant as the API writes it (RFC 3339, UTC).
+pub(crate) fn ts(t: domain::Timestamp) -> String {
+    rfc3339(t)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LeadView {
     pub id: LeadId,

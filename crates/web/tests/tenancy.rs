@@ -20,6 +20,51 @@ const PASSWORD: &str = "correct horse battery staple";
 const CASES: &[(&str, &str, &str)] = &[
     (
         "get",
+        "/api/v1/sequences",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/sequences",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/sequences/{id}",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "put",
+        "/api/v1/sequences/{id}",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "delete",
+        "/api/v1/sequences/{id}",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/sequences/{id}/enrolments",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/sequences/{id}/simulate",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/leads/{id}/enrolments",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/enrolments/{id}/exit",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "get",
         "/api/v1/integrations",
         "integrations_and_provider_hooks_belong_to_one_organisation",
     ),
@@ -1337,4 +1382,103 @@ async fn every_authenticated_route_has_a_cross_tenant_case() {
         missing.is_empty(),
         "authenticated routes without a cross-tenant case in tests/tenancy.rs: {missing:?}"
     );
+}
+
+#[tokio::test]
+async fn sequences_and_runs_belong_to_one_organisation() {
+    let (app, a, b, lead) = two_orgs().await;
+    let body = json!({
+        "name": "Follow-up",
+        "steps": [{ "channel": "sms", "delay": "P1D", "purpose": "informational", "template": "Hi" }]
+    });
+    let res = app
+        .post(&a, "/api/v1/sequences", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let seq: Value = res.json().await.unwrap();
+    let id = seq["id"].as_str().unwrap();
+    let res = app
+        .post(
+            &a,
+            &format!("/api/v1/sequences/{id}/enrolments"),
+            &json!({ "lead_id": lead["id"] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let run: Value = res.json().await.unwrap();
+    let run_id = run["id"].as_str().unwrap();
+
+    // B sees none of it, and reaching for it by id is 404 (or, for A's lead in B's body, 422).
+    let listed = json_of(app.get(&b, "/api/v1/sequences").send().await.unwrap()).await;
+    assert!(listed["data"].as_array().unwrap().is_empty());
+    let lead_id = lead["id"].as_str().unwrap();
+    for (method, path, body) in [
+        (Method::GET, format!("/api/v1/sequences/{id}"), None),
+        (
+            Method::PUT,
+            format!("/api/v1/sequences/{id}"),
+            Some(body.clone()),
+        ),
+        (Method::DELETE, format!("/api/v1/sequences/{id}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/sequences/{id}/enrolments"),
+            Some(json!({ "lead_id": lead_id })),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/sequences/{id}/simulate"),
+            Some(json!({ "lead_id": lead_id })),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/leads/{lead_id}/enrolments"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/enrolments/{run_id}/exit"),
+            Some(json!({})),
+        ),
+    ] {
+        let mut req = app.with_bearer(method.clone(), &path, &b.key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 404, "{method} {path}");
+    }
+    // B's own sequence cannot take A's lead.
+    let res = app
+        .post(&b, "/api/v1/sequences", &body)
+        .send()
+        .await
+        .unwrap();
+    let b_seq: Value = res.json().await.unwrap();
+    let res = app
+        .post(
+            &b,
+            &format!(
+                "/api/v1/sequences/{}/enrolments",
+                b_seq["id"].as_str().unwrap()
+            ),
+            &json!({ "lead_id": lead_id }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    // A's run is untouched.
+    let runs = json_of(
+        app.get(&a, &format!("/api/v1/leads/{lead_id}/enrolments"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(runs["data"][0]["state"], "active");
 }

@@ -17,8 +17,7 @@ use store::{Advance, MessageQuery};
 use super::{Job, JobError, JobInfo, Outcome};
 use crate::Engine;
 use crate::dispatch::{Dispatched, Outgoing};
-use crate::sequences::{address_for, step_job};
-use crate::templates::{self, MessageVars};
+use crate::sequences::{address_for, compose, step_job};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SequenceStep {
@@ -109,36 +108,15 @@ impl Job for SequenceStep {
             let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
                 JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
             })?;
-            let settings = &org.settings;
-            let vars = MessageVars {
-                first_name: lead.first_name().map(str::to_owned),
-                business_name: org.brand().to_owned(),
-                source: lead.source.clone(),
-                support_contact: settings.support_contact.clone(),
-            };
-            let render = |source: &str, max| {
-                templates::render(source, &vars, max).map_err(JobError::permanent)
-            };
-            let (from, subject, body) = match step.channel {
-                domain::Channel::Sms => (
-                    settings.sms_from.clone(),
-                    None,
-                    render(&step.template, templates::MAX_SMS_CHARS)?,
-                ),
-                domain::Channel::Email => (
-                    settings.email_from.clone(),
-                    Some(render(step.subject.as_deref().unwrap_or_default(), 200)?),
-                    render(&step.template, templates::MAX_EMAIL_BYTES)?,
-                ),
-            };
+            let composed = compose(&org, &lead, step).map_err(JobError::permanent)?;
             let out = Outgoing {
                 tenant,
                 to,
-                from,
+                from: composed.from,
                 purpose: step.purpose,
                 exemption: Exemption::None,
-                subject,
-                body,
+                subject: composed.subject,
+                body: composed.body,
                 dedupe_key: Some(format!("seq:{}:{}", run.id, run.step)),
                 intake_at: None,
                 answering: None,

@@ -114,7 +114,7 @@ impl LocationView {
     }
 }
 
-fn verdict(decision: &Decision) -> (&'static str, Option<Timestamp>, Vec<ReasonView>) {
+pub(crate) fn verdict(decision: &Decision) -> (&'static str, Option<Timestamp>, Vec<ReasonView>) {
     match decision {
         Decision::Send(permit) => (
             "send",
@@ -538,7 +538,7 @@ async fn organisation(state: &AppState, tenant: domain::Tenant) -> ApiResult<sto
 }
 
 /// A query parameter with a value it cannot have: 400 naming it, like the query extractor.
-fn query_error(field: &str, message: &str) -> ApiError {
+pub(crate) fn query_error(field: &str, message: &str) -> ApiError {
     let mut e = ApiError::bad_request(format!("query parameter {field}: {message}"));
     e.errors.push(FieldError {
         field: field.to_owned(),

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod platform;
 pub mod provider_hooks;
 pub mod sandbox;
+pub mod sequences;
 pub mod settings;
 pub mod sources;
 pub mod support;
