@@ -87,6 +87,7 @@ pub struct Engine {
     pub config: EngineConfig,
     wake: Arc<Notify>,
     routes: integrations::Routes,
+    enrolling: sequences::EnrolRulesCache,
 }
 
 impl Engine {
@@ -105,6 +106,7 @@ impl Engine {
             config,
             wake: Arc::new(Notify::new()),
             routes: integrations::Routes::new(),
+            enrolling: sequences::EnrolRulesCache::default(),
         })
     }
 

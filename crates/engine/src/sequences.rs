@@ -7,6 +7,8 @@
 //! to the recipient's morning and holds a capped one until the window opens.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use domain::sequence::{Definition, Enrolment, EnrolmentState, ExitRule, Sequence};
 use domain::{Channel, EnrolmentId, Lead, LeadId, SequenceId, Tenant};
@@ -15,6 +17,26 @@ use store::{DbError, NewEnrolment};
 use crate::jobs::{Job, SequenceStep};
 use crate::templates;
 use crate::{Engine, EngineError};
+
+/// How long an organisation's enrolling sequences are used before they are read again. A change
+/// made on this instance applies at once; one made on another, within this time.
+pub const ENROL_RULES_TTL: Duration = Duration::from_secs(10);
+
+/// Per organisation, its live sequences that enrol new leads at intake, so that the first answer
+/// of an organisation without any costs no read.
+#[derive(Debug, Default)]
+pub(crate) struct EnrolRulesCache(Mutex<HashMap<domain::TenantId, Enrolling>>);
+
+/// When an organisation's enrolling sequences were read, and them.
+type Enrolling = (Instant, Arc<Vec<Sequence>>);
+
+impl EnrolRulesCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<domain::TenantId, Enrolling>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Every problem of a definition, each named by its field: the shape's (from `domain`) and
 /// each template's and subject's.
@@ -113,10 +135,10 @@ impl Engine {
     /// Enrols a new lead in every live sequence whose rules take its source, once: a sequence
     /// the lead has run before is not started again.
     pub async fn auto_enrol(&self, tenant: Tenant, lead: &Lead) -> Result<usize, EngineError> {
-        let sequences = self.store.list_sequences(tenant).await?;
+        let sequences = self.enrolling_sequences(tenant).await?;
         let candidates: Vec<&Sequence> = sequences
             .iter()
-            .filter(|s| s.archived_at.is_none() && s.definition.enrol.matches(&lead.source))
+            .filter(|s| s.definition.enrol.matches(&lead.source))
             .collect();
         if candidates.is_empty() {
             return Ok(0);
@@ -135,6 +157,33 @@ impl Engine {
             }
         }
         Ok(started)
+    }
+
+    /// The organisation's live sequences with enrolment rules, from the cache when fresh.
+    async fn enrolling_sequences(&self, tenant: Tenant) -> Result<Arc<Vec<Sequence>>, EngineError> {
+        if let Some((read_at, list)) = self.enrolling.lock().get(&tenant.id())
+            && read_at.elapsed() < ENROL_RULES_TTL
+        {
+            return Ok(list.clone());
+        }
+        let list: Vec<Sequence> = self
+            .store
+            .list_sequences(tenant)
+            .await?
+            .into_iter()
+            .filter(|s| s.archived_at.is_none() && !s.definition.enrol.sources.is_empty())
+            .collect();
+        let list = Arc::new(list);
+        self.enrolling
+            .lock()
+            .insert(tenant.id(), (Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Forgets the organisation's enrolling sequences here, after one was created, changed or
+    /// archived, so the next new lead reads them again.
+    pub fn forget_sequences(&self, tenant: Tenant) {
+        self.enrolling.lock().remove(&tenant.id());
     }
 
     /// Ends the lead's active runs whose sequence exits on `rule` (every run, for an

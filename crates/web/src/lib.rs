@@ -304,7 +304,11 @@ fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::integrations::test))
         .routes(routes!(routes::leads::create, routes::leads::list))
-        .routes(routes!(routes::leads::get, routes::compliance::erase))
+        .routes(routes!(
+            routes::leads::get,
+            routes::leads::update,
+            routes::compliance::erase
+        ))
         .routes(routes!(routes::compliance::lead))
         .routes(routes!(routes::compliance::consent))
         .routes(routes!(routes::compliance::check))

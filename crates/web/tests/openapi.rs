@@ -18,6 +18,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/jobs"),
     ("get", "/api/v1/leads"),
     ("get", "/api/v1/leads/{id}"),
+    ("patch", "/api/v1/leads/{id}"),
     ("get", "/api/v1/sequences"),
     ("post", "/api/v1/sequences"),
     ("get", "/api/v1/sequences/{id}"),

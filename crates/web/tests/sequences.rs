@@ -486,3 +486,86 @@ async fn conditions_skip_steps_and_definitions_are_refused_field_by_field() {
         .unwrap();
     assert_eq!(fields(&problem(res).await), ["steps"]);
 }
+
+#[tokio::test]
+async fn booking_a_lead_ends_its_runs_and_opt_outs_are_not_set_by_hand() {
+    let app = spawn_app().await;
+    let org = organisation(&app).await;
+    let mut on_change = follow_up();
+    on_change["name"] = json!("Nurture");
+    on_change["exit_on"] = json!(["status_change"]);
+    create(&app, &org, &follow_up()).await;
+    create(&app, &org, &on_change).await;
+    let jane = lead(&app, &org, "3125550148").await;
+    app.drain().await;
+    assert_eq!(runs(&app, &org, &jane).await.len(), 2);
+    let path = format!("{}/api/v1/leads/{}", app.base, jane["id"].as_str().unwrap());
+    let patch = |body: Value| {
+        app.client
+            .patch(&path)
+            .bearer_auth(&org.key)
+            .json(&body)
+            .send()
+    };
+
+    // Engaged: a status change ends the nurture run only.
+    let res = patch(json!({ "status": "engaged" })).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "engaged");
+    let states: Vec<(String, String)> = runs(&app, &org, &jane)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["state"].as_str().unwrap().to_owned(),
+                r["exit_reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("exited".into(), "status_change".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("active".into(), String::new())),
+        "{states:?}"
+    );
+    // Booked: the follow-up exits on a booking.
+    assert_eq!(
+        patch(json!({ "status": "booked" })).await.unwrap().status(),
+        200
+    );
+    assert!(
+        runs(&app, &org, &jane)
+            .await
+            .iter()
+            .all(|r| r["state"] == "exited")
+    );
+    at(&app, &org, "2026-03-10T18:00:00Z").await;
+    assert_eq!(
+        outbound_to(&app, &org, &jane).await.len(),
+        1,
+        "nothing after the first answer"
+    );
+
+    let res = patch(json!({ "status": "opted_out" })).await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(fields(&problem(res).await), ["status"]);
+    let res = patch(json!({ "status": "signed" })).await.unwrap();
+    assert_eq!(fields(&problem(res).await), ["status"]);
+    // Once the person opts out, no one moves them by hand.
+    let res = app
+        .post(
+            &org,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": "3125550148", "body": "STOP", "channel": "sms" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        patch(json!({ "status": "won" })).await.unwrap().status(),
+        409
+    );
+}

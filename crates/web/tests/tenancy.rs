@@ -19,6 +19,11 @@ const PASSWORD: &str = "correct horse battery staple";
 /// Every authenticated route, with the case below that covers it.
 const CASES: &[(&str, &str, &str)] = &[
     (
+        "patch",
+        "/api/v1/leads/{id}",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
         "get",
         "/api/v1/sequences",
         "sequences_and_runs_belong_to_one_organisation",

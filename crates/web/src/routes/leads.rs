@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use domain::sequence::ExitRule;
 use domain::{
     Address, ConsentEvidence, Email, LeadId, LeadStatus, NewLead, Phone, Purpose, Timestamp,
 };
@@ -439,4 +440,91 @@ pub async fn get(
         messages: messages.into_iter().map(MessageView::from).collect(),
         consent_events: consent.into_iter().map(ConsentEventView::from).collect(),
     }))
+}
+
+/// A change to a lead made by a person.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLead {
+    /// `new`, `contacted`, `engaged`, `booked`, `won` or `lost`. `opted_out` is set only by the
+    /// compliance pipeline (an opt-out), and only the person's own opt-in lifts it.
+    pub status: LeadStatus,
+}
+
+/// Moves a lead along the pipeline. Marking it `booked` ends its runs that exit on a booking;
+/// any change ends those that exit on a status change.
+#[utoipa::path(
+    patch, path = "/api/v1/leads/{id}", tag = "leads", request_body = UpdateLead,
+    params(("id" = String, Path, description = "Lead id")),
+    responses(
+        (status = 200, description = "Changed", body = LeadView),
+        (status = 404, description = "No such lead in this organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The lead opted out", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A status a person cannot set", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("session" = []), ("api_key" = ["leads:write"]))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    key: Auth<scope::LeadsWrite>,
+    ApiPath(id): ApiPath<LeadId>,
+    body: ApiJson<UpdateLead>,
+) -> ApiResult<Json<LeadView>> {
+    let to = body.value.status;
+    if to == LeadStatus::OptedOut {
+        return Err(ApiError::field(
+            "status",
+            "opted_out is set only by an opt-out from the person",
+        ));
+    }
+    let engine = &state.engine;
+    let lead = engine
+        .store
+        .get_lead(key.tenant, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if lead.status == LeadStatus::OptedOut {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "opted-out", "The lead opted out")
+                .detail("only the person's own opt-in (START) lifts an opt-out"),
+        );
+    }
+    let from = lead.status;
+    if from != to {
+        // Moved only from the status read, so a concurrent opt-out is never overwritten.
+        if !engine
+            .store
+            .advance_lead_status(key.tenant, id, from, to, engine.clock.now())
+            .await?
+        {
+            return Err(
+                ApiError::new(StatusCode::CONFLICT, "status-changed", "The lead changed")
+                    .detail("the lead's status changed meanwhile; read it and try again"),
+            );
+        }
+        if to == LeadStatus::Booked {
+            engine.exit_runs(key.tenant, id, ExitRule::Booking).await?;
+        }
+        engine
+            .exit_runs(key.tenant, id, ExitRule::StatusChange)
+            .await?;
+        state
+            .audit(crate::actor_event(
+                key.tenant,
+                &key.actor,
+                "lead.status",
+                "lead",
+                id.to_string(),
+                ip,
+                serde_json::json!({ "from": from, "to": to }),
+            ))
+            .await?;
+    }
+    let lead = engine
+        .store
+        .get_lead(key.tenant, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(lead.into()))
 }

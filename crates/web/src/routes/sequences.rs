@@ -189,6 +189,7 @@ pub async fn create(
             },
         )
         .await?;
+    state.engine.forget_sequences(auth.tenant);
     state
         .audit(actor_event(
             auth.tenant,
@@ -270,6 +271,7 @@ pub async fn update(
         .update_sequence(auth.tenant, id, name, definition, state.engine.clock.now())
         .await?
         .ok_or_else(ApiError::not_found)?;
+    state.engine.forget_sequences(auth.tenant);
     state
         .audit(actor_event(
             auth.tenant,
@@ -308,6 +310,7 @@ pub async fn archive(
     {
         return Err(ApiError::not_found());
     }
+    state.engine.forget_sequences(auth.tenant);
     state
         .audit(actor_event(
             auth.tenant,
