@@ -59,6 +59,15 @@ pub struct InboundOutcome {
 }
 
 impl InboundOutcome {
+    /// For the webhook metrics: `replayed` for a delivery taken before, else `accepted`.
+    pub fn label(&self) -> &'static str {
+        if self.duplicate {
+            "replayed"
+        } else {
+            "accepted"
+        }
+    }
+
     fn duplicate(message: Message) -> Self {
         Self {
             lead_id: message.lead_id,

@@ -111,6 +111,32 @@ fn assert_near(value: &Value, expected: &str) {
     );
 }
 
+/// The lead texts the business (through the sandbox).
+async fn text(app: &TestApp, org: &Org, from: &str, body: &str) {
+    let res = app
+        .post(
+            org,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": from, "body": body, "channel": "sms" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+/// Enrols a lead by hand; the answer's status.
+async fn enrol(app: &TestApp, org: &Org, sequence: &str, lead: &Value) -> reqwest::Response {
+    app.post(
+        org,
+        &format!("/api/v1/sequences/{sequence}/enrolments"),
+        &json!({ "lead_id": lead["id"] }),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
 async fn at(app: &TestApp, org: &Org, instant: &str) {
     app.set_clock(org, instant).await;
     app.drain().await;
@@ -177,16 +203,7 @@ async fn a_reply_ends_the_run_at_once_and_nothing_more_is_sent() {
     let jane = lead(&app, &org, "3125550143").await;
     app.drain().await;
     at(&app, &org, "2026-03-04T20:00:00Z").await;
-    let res = app
-        .post(
-            &org,
-            "/api/v1/sandbox/inbound",
-            &json!({ "from": "3125550143", "body": "Tuesday works", "channel": "sms" }),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    text(&app, &org, "3125550143", "Tuesday works").await;
     let run = &runs(&app, &org, &jane).await[0];
     assert_eq!(
         (run["state"].as_str(), run["exit_reason"].as_str()),
@@ -317,41 +334,16 @@ async fn stop_ends_every_run_and_runs_keep_their_version() {
     );
 
     // Enrolling a lead that runs it already is refused; STOP ends the run.
-    let res = app
-        .post(
-            &org,
-            &format!("/api/v1/sequences/{id}/enrolments"),
-            &json!({ "lead_id": john["id"] }),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = enrol(&app, &org, &id, &john).await;
     assert_eq!(res.status(), 409);
-    let res = app
-        .post(
-            &org,
-            "/api/v1/sandbox/inbound",
-            &json!({ "from": "3125550146", "body": "STOP", "channel": "sms" }),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    text(&app, &org, "3125550146", "STOP").await;
     let run = &runs(&app, &org, &john).await[0];
     assert_eq!(
         (run["state"].as_str(), run["exit_reason"].as_str()),
         (Some("exited"), Some("opt_out"))
     );
     // An opted-out lead cannot be enrolled again.
-    let res = app
-        .post(
-            &org,
-            &format!("/api/v1/sequences/{id}/enrolments"),
-            &json!({ "lead_id": john["id"] }),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = enrol(&app, &org, &id, &john).await;
     assert_eq!(res.status(), 409);
 
     // A manual exit, then a manual enrolment once the run is over.
@@ -380,15 +372,7 @@ async fn stop_ends_every_run_and_runs_keep_their_version() {
         .await
         .unwrap();
     assert_eq!(res.status(), 409);
-    let res = app
-        .post(
-            &org,
-            &format!("/api/v1/sequences/{id}/enrolments"),
-            &json!({ "lead_id": jane["id"] }),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = enrol(&app, &org, &id, &jane).await;
     assert_eq!(res.status(), 201);
     assert_eq!(res.json::<Value>().await.unwrap()["version"], 2);
 
@@ -401,15 +385,7 @@ async fn stop_ends_every_run_and_runs_keep_their_version() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let res = app
-        .post(
-            &org,
-            &format!("/api/v1/sequences/{id}/enrolments"),
-            &json!({ "lead_id": jane["id"] }),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = enrol(&app, &org, &id, &jane).await;
     assert_eq!(res.status(), 409);
 }
 
@@ -554,16 +530,7 @@ async fn booking_a_lead_ends_its_runs_and_opt_outs_are_not_set_by_hand() {
     let res = patch(json!({ "status": "signed" })).await.unwrap();
     assert_eq!(fields(&problem(res).await), ["status"]);
     // Once the person opts out, no one moves them by hand.
-    let res = app
-        .post(
-            &org,
-            "/api/v1/sandbox/inbound",
-            &json!({ "from": "3125550148", "body": "STOP", "channel": "sms" }),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    text(&app, &org, "3125550148", "STOP").await;
     assert_eq!(
         patch(json!({ "status": "won" })).await.unwrap().status(),
         409

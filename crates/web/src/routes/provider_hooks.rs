@@ -165,15 +165,7 @@ pub async fn twilio_sms(
             },
         )
         .await?;
-    count(
-        kind,
-        if outcome.duplicate {
-            "replayed"
-        } else {
-            "accepted"
-        },
-        "",
-    );
+    count(kind, outcome.label(), "");
     Ok(xml(twilio::TWIML_EMPTY.to_owned()))
 }
 
@@ -537,15 +529,7 @@ pub async fn sendgrid_inbound(
             },
         )
         .await?;
-    count(
-        kind,
-        if outcome.duplicate {
-            "replayed"
-        } else {
-            "accepted"
-        },
-        "inbound",
-    );
+    count(kind, outcome.label(), "inbound");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -894,9 +878,5 @@ async fn ghl_message(
             },
         )
         .await?;
-    Ok(if outcome.duplicate {
-        "replayed"
-    } else {
-        "accepted"
-    })
+    Ok(outcome.label())
 }
