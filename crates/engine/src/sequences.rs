@@ -241,7 +241,7 @@ impl Engine {
 }
 
 /// The address a step goes to, when the lead has one for its channel.
-pub(crate) fn address_for(lead: &Lead, channel: Channel) -> Option<domain::Address> {
+pub fn address_of(lead: &Lead, channel: Channel) -> Option<domain::Address> {
     match channel {
         Channel::Sms => lead.phone.clone().map(domain::Address::Phone),
         Channel::Email => lead.email.clone().map(domain::Address::Email),
@@ -332,7 +332,7 @@ impl Engine {
             let Some(due) = definition.due_at(i, start, previous) else {
                 break;
             };
-            let address = address_for(lead, step.channel);
+            let address = address_of(lead, step.channel);
             let skipped = match &address {
                 None => Some("no_address"),
                 Some(_) if !step.conditions.hold(facts) => Some("conditions"),

@@ -297,6 +297,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::sequences::simulate))
         .routes(routes!(routes::sequences::lead_enrolments))
         .routes(routes!(routes::sequences::exit))
+        .routes(routes!(routes::conversation::send))
+        .routes(routes!(routes::conversation::preview))
         .routes(routes!(routes::integrations::list))
         .routes(routes!(
             routes::integrations::put,

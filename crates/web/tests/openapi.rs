@@ -28,6 +28,8 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/api/v1/sequences/{id}/simulate"),
     ("get", "/api/v1/leads/{id}/enrolments"),
     ("post", "/api/v1/enrolments/{id}/exit"),
+    ("post", "/api/v1/leads/{id}/messages"),
+    ("post", "/api/v1/templates/preview"),
     ("get", "/api/v1/messages"),
     ("get", "/api/v1/settings"),
     ("get", "/api/v1/sandbox/account-emails"),

@@ -19,6 +19,16 @@ const PASSWORD: &str = "correct horse battery staple";
 /// Every authenticated route, with the case below that covers it.
 const CASES: &[(&str, &str, &str)] = &[
     (
+        "post",
+        "/api/v1/leads/{id}/messages",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/templates/preview",
+        "sequences_and_runs_belong_to_one_organisation",
+    ),
+    (
         "patch",
         "/api/v1/leads/{id}",
         "sequences_and_runs_belong_to_one_organisation",
@@ -1472,6 +1482,17 @@ async fn sequences_and_runs_belong_to_one_organisation() {
                 b_seq["id"].as_str().unwrap()
             ),
             &json!({ "lead_id": lead_id }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    // B cannot preview a template as A's lead.
+    let res = app
+        .post(
+            &b,
+            "/api/v1/templates/preview",
+            &json!({ "template": "Hi {{ first_name }}", "lead_id": lead_id }),
         )
         .send()
         .await

@@ -2,6 +2,7 @@
 
 mod first_response;
 mod keyword_reply;
+mod manual_message;
 mod meta_lead;
 mod sequence_step;
 
@@ -17,6 +18,7 @@ use crate::Engine;
 
 pub use first_response::FirstResponse;
 pub use keyword_reply::{KeywordReply, ReplyKind};
+pub use manual_message::ManualMessage;
 pub use meta_lead::{MetaLead, map_lead};
 pub use sequence_step::SequenceStep;
 
@@ -116,6 +118,7 @@ pub(crate) async fn run(engine: &Engine, job: &JobRecord) -> Result<Outcome, Job
         KeywordReply::NAME => run_kind::<KeywordReply>(engine, job, &info).await,
         MetaLead::NAME => run_kind::<MetaLead>(engine, job, &info).await,
         SequenceStep::NAME => run_kind::<SequenceStep>(engine, job, &info).await,
+        ManualMessage::NAME => run_kind::<ManualMessage>(engine, job, &info).await,
         other => Err(JobError::permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -17,7 +17,7 @@ use store::{Advance, MessageQuery};
 use super::{Job, JobError, JobInfo, Outcome};
 use crate::Engine;
 use crate::dispatch::{Dispatched, Outgoing};
-use crate::sequences::{address_for, compose, step_job};
+use crate::sequences::{address_of, compose, step_job};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SequenceStep {
@@ -103,7 +103,7 @@ impl Job for SequenceStep {
             has_email: lead.email.is_some(),
             has_phone: lead.phone.is_some(),
         };
-        let to = address_for(&lead, step.channel).filter(|_| step.conditions.hold(facts));
+        let to = address_of(&lead, step.channel).filter(|_| step.conditions.hold(facts));
         if let Some(to) = to {
             let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
                 JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod compliance;
+pub mod conversation;
 pub mod hooks;
 pub mod integrations;
 pub mod jobs;
