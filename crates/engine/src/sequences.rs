@@ -293,8 +293,9 @@ pub struct Planned {
     pub purpose: domain::Purpose,
     /// When the step falls due by its delay.
     pub due_at: domain::Timestamp,
-    /// What compliance would say at that instant; `None` when the step would be skipped
-    /// (its conditions do not hold, or the lead has no address for its channel).
+    /// What compliance would say at that instant; `None` when the step would be skipped (its
+    /// conditions do not hold, the lead has no address for its channel, or its template does
+    /// not render for this lead).
     pub decision: Option<compliance::Decision>,
     pub skipped: Option<&'static str>,
     /// The message as it would read.
@@ -353,9 +354,16 @@ impl Engine {
                 plan.push(planned);
                 continue;
             };
-            let composed = compose(&org, lead, step).map_err(|e| {
-                EngineError::Store(DbError::corrupt(format!("step {i} template: {e}")))
-            })?;
+            let composed = match compose(&org, lead, step) {
+                Ok(c) => c,
+                Err(_) => {
+                    // As the run itself would: the step is skipped.
+                    planned.skipped = Some("template_error");
+                    previous = Some(due);
+                    plan.push(planned);
+                    continue;
+                }
+            };
             let out = crate::dispatch::Outgoing {
                 tenant,
                 lead: Some(lead.clone()),

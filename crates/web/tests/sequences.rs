@@ -536,3 +536,38 @@ async fn booking_a_lead_ends_its_runs_and_opt_outs_are_not_set_by_hand() {
         409
     );
 }
+
+#[tokio::test]
+async fn a_step_that_does_not_render_is_skipped_and_the_run_goes_on() {
+    let app = spawn_app().await;
+    let org = organisation(&app).await;
+    let mut body = follow_up();
+    // Compiles, but renders 2,000 characters: more than an SMS may carry.
+    body["steps"][0]["template"] = json!("{% for i in range(2000) %}x{% endfor %}");
+    let seq = create(&app, &org, &body).await;
+    let jane = lead(&app, &org, "3125550149").await;
+    app.drain().await;
+    let res = app
+        .post(
+            &org,
+            &format!("/api/v1/sequences/{}/simulate", seq["id"].as_str().unwrap()),
+            &json!({ "lead_id": jane["id"] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let plan: Value = res.json().await.unwrap();
+    assert_eq!(plan["steps"][0]["decision"], "skip");
+    assert_eq!(plan["steps"][0]["skipped"], "template_error");
+    at(&app, &org, "2026-03-05T18:01:00Z").await;
+    let run = &runs(&app, &org, &jane).await[0];
+    assert_eq!(
+        (run["state"].as_str(), run["step"].as_u64()),
+        (Some("active"), Some(1)),
+        "{run}"
+    );
+    at(&app, &org, "2026-03-07T18:02:00Z").await;
+    let sent = outbound_to(&app, &org, &jane).await;
+    assert_eq!(sent.len(), 2, "the first answer and the email step");
+    assert_eq!(sent[1]["channel"], "email");
+}

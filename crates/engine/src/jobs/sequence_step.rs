@@ -108,30 +108,39 @@ impl Job for SequenceStep {
             let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
                 JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
             })?;
-            let composed = compose(&org, &lead, step).map_err(JobError::permanent)?;
-            let out = Outgoing {
-                tenant,
-                to,
-                from: composed.from,
-                purpose: step.purpose,
-                exemption: Exemption::None,
-                subject: composed.subject,
-                body: composed.body,
-                dedupe_key: Some(format!("seq:{}:{}", run.id, run.step)),
-                intake_at: None,
-                answering: None,
-                requested_at: None,
-                organisation: Some(org),
-                lead: Some(lead),
-            };
-            match engine.dispatch(out, Some(info)).await? {
-                Dispatched::Deferred { until, .. } => {
-                    count("deferred");
-                    return Ok(Outcome::Defer(until));
+            match compose(&org, &lead, step) {
+                Ok(composed) => {
+                    let out = Outgoing {
+                        tenant,
+                        to,
+                        from: composed.from,
+                        purpose: step.purpose,
+                        exemption: Exemption::None,
+                        subject: composed.subject,
+                        body: composed.body,
+                        dedupe_key: Some(format!("seq:{}:{}", run.id, run.step)),
+                        intake_at: None,
+                        answering: None,
+                        requested_at: None,
+                        organisation: Some(org),
+                        lead: Some(lead),
+                    };
+                    match engine.dispatch(out, Some(info)).await? {
+                        Dispatched::Deferred { until, .. } => {
+                            count("deferred");
+                            return Ok(Outcome::Defer(until));
+                        }
+                        Dispatched::Sent(_) | Dispatched::AlreadyHandled(_) => count("sent"),
+                        Dispatched::Blocked { .. } => count("blocked"),
+                        Dispatched::Failed { .. } => count("failed"),
+                    }
                 }
-                Dispatched::Sent(_) | Dispatched::AlreadyHandled(_) => count("sent"),
-                Dispatched::Blocked { .. } => count("blocked"),
-                Dispatched::Failed { .. } => count("failed"),
+                // A template that compiled but does not render for this lead (its output too
+                // long, its fuel spent): the step is lost, not the run.
+                Err(e) => {
+                    count("failed");
+                    tracing::warn!(enrolment = %run.id, step = run.step, error = %e, "sequence step did not render; skipped");
+                }
             }
         } else {
             count("skipped");

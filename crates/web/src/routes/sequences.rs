@@ -494,8 +494,9 @@ pub struct PlannedStep {
     pub purpose: Purpose,
     /// When the step falls due by its delay.
     pub due_at: String,
-    /// `send` (at `due_at`), `defer` (at `send_at`), `block`, or `skip` (its conditions do not
-    /// hold, or the lead has no address for its channel: see `skipped`).
+    /// `send` (at `due_at`), `defer` (at `send_at`), `block`, or `skip` (see `skipped`:
+    /// `conditions`, `no_address`, or `template_error` when the template does not render for
+    /// this lead).
     pub decision: &'static str,
     /// When it would go.
     pub send_at: Option<String>,
