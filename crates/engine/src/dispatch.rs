@@ -48,6 +48,40 @@ pub struct Outgoing {
     pub organisation: Option<store::TenantRecord>,
 }
 
+impl Outgoing {
+    /// A message to a lead from the organisation's own sender for the channel, with no
+    /// exemption, subject or dedupe key (set those on the result) and no intake or request it
+    /// answers.
+    pub fn to_lead(
+        tenant: Tenant,
+        organisation: store::TenantRecord,
+        lead: Lead,
+        to: Address,
+        purpose: Purpose,
+        body: String,
+    ) -> Self {
+        let from = match to.channel() {
+            Channel::Sms => organisation.settings.sms_from.clone(),
+            Channel::Email => organisation.settings.email_from.clone(),
+        };
+        Self {
+            tenant,
+            lead: Some(lead),
+            to,
+            from,
+            purpose,
+            exemption: Exemption::None,
+            subject: None,
+            body,
+            dedupe_key: None,
+            intake_at: None,
+            answering: None,
+            requested_at: None,
+            organisation: Some(organisation),
+        }
+    }
+}
+
 /// What became of it.
 #[derive(Debug)]
 pub enum Dispatched {

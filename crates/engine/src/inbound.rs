@@ -230,7 +230,7 @@ impl Engine {
                 _ => None,
             };
             if let Some(rule) = rule {
-                self.exit_runs(tenant, lead.id, rule).await?;
+                self.exit_runs(tenant, lead.id, &[rule]).await?;
             }
         }
         if enqueued {

@@ -186,17 +186,19 @@ impl Engine {
         self.enrolling.lock().remove(&tenant.id());
     }
 
-    /// Ends the lead's active runs whose sequence exits on `rule` (every run, for an
-    /// opt-out). Returns how many ended.
+    /// Ends the lead's active runs whose sequence exits on one of `rules` (every run, for an
+    /// opt-out), each with the first of `rules` it exits on. The lead's runs are read once.
+    /// Returns how many ended.
     pub async fn exit_runs(
         &self,
         tenant: Tenant,
         lead: LeadId,
-        rule: ExitRule,
+        rules: &[ExitRule],
     ) -> Result<u64, EngineError> {
         let runs = self.store.list_enrolments(tenant, lead).await?;
         let mut definitions: HashMap<(SequenceId, i32), Option<Definition>> = HashMap::new();
-        let mut ending = Vec::new();
+        let mut ending: Vec<(ExitRule, Vec<EnrolmentId>)> =
+            rules.iter().map(|r| (*r, Vec::new())).collect();
         for run in runs.iter().filter(|r| r.state == EnrolmentState::Active) {
             let key = (run.sequence_id, run.version);
             if let std::collections::hash_map::Entry::Vacant(slot) = definitions.entry(key) {
@@ -208,23 +210,28 @@ impl Engine {
                 slot.insert(def);
             }
             // A run whose version cannot be read ends with the others: never a stuck run.
-            let exits = definitions
-                .get(&key)
-                .and_then(Option::as_ref)
-                .is_none_or(|d| d.exits_on(rule));
-            if exits {
-                ending.push(run.id);
+            let definition = definitions.get(&key).and_then(Option::as_ref);
+            if let Some((_, ids)) = ending
+                .iter_mut()
+                .find(|(rule, _)| definition.is_none_or(|d| d.exits_on(*rule)))
+            {
+                ids.push(run.id);
             }
         }
-        let ended = self
-            .store
-            .exit_enrolments(tenant, &ending, rule.as_str(), self.clock.now())
-            .await?;
-        if ended > 0 {
-            metrics::counter!(crate::metrics::ENROLMENTS, "how" => rule.as_str()).increment(ended);
-            tracing::info!(%lead, rule = rule.as_str(), ended, "runs ended");
+        let mut total = 0;
+        for (rule, ids) in ending.iter().filter(|(_, ids)| !ids.is_empty()) {
+            let ended = self
+                .store
+                .exit_enrolments(tenant, ids, rule.as_str(), self.clock.now())
+                .await?;
+            if ended > 0 {
+                metrics::counter!(crate::metrics::ENROLMENTS, "how" => rule.as_str())
+                    .increment(ended);
+                tracing::info!(%lead, rule = rule.as_str(), ended, "runs ended");
+            }
+            total += ended;
         }
-        Ok(ended)
+        Ok(total)
     }
 
     /// Ends one run by hand. False when it is not active (or not the organisation's).
@@ -248,9 +255,8 @@ pub fn address_of(lead: &Lead, channel: Channel) -> Option<domain::Address> {
     }
 }
 
-/// A step's message for a lead: sender, subject (email) and body, rendered.
+/// A step's message for a lead: subject (email) and body, rendered.
 pub(crate) struct Composed {
-    pub from: String,
     pub subject: Option<String>,
     pub body: String,
 }
@@ -269,12 +275,10 @@ pub(crate) fn compose(
     };
     Ok(match step.channel {
         Channel::Sms => Composed {
-            from: settings.sms_from.clone(),
             subject: None,
             body: templates::render(&step.template, &vars, templates::MAX_SMS_CHARS)?,
         },
         Channel::Email => Composed {
-            from: settings.email_from.clone(),
             subject: Some(templates::render(
                 step.subject.as_deref().unwrap_or_default(),
                 &vars,
@@ -364,21 +368,15 @@ impl Engine {
                     continue;
                 }
             };
-            let out = crate::dispatch::Outgoing {
+            let mut out = crate::dispatch::Outgoing::to_lead(
                 tenant,
-                lead: Some(lead.clone()),
+                org.clone(),
+                lead.clone(),
                 to,
-                from: composed.from,
-                purpose: step.purpose,
-                exemption: compliance::Exemption::None,
-                subject: composed.subject.clone(),
-                body: composed.body.clone(),
-                dedupe_key: None,
-                intake_at: None,
-                answering: None,
-                requested_at: None,
-                organisation: Some(org.clone()),
-            };
+                step.purpose,
+                composed.body.clone(),
+            );
+            out.subject = composed.subject.clone();
             let assessment = self.assess_at(&out, due).await?;
             let decision =
                 assessment.decide(&out.to, step.purpose, compliance::Exemption::None, due);

@@ -6,7 +6,6 @@
 //! attempt.
 
 use async_trait::async_trait;
-use compliance::Exemption;
 use domain::{Channel, LeadId, Purpose};
 use serde::{Deserialize, Serialize};
 
@@ -44,25 +43,9 @@ impl Job for ManualMessage {
         let org = engine.store.get_tenant(tenant.id()).await?.ok_or_else(|| {
             JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
         })?;
-        let from = match self.channel {
-            Channel::Sms => org.settings.sms_from.clone(),
-            Channel::Email => org.settings.email_from.clone(),
-        };
-        let out = Outgoing {
-            tenant,
-            lead: Some(lead),
-            to,
-            from,
-            purpose: self.purpose,
-            exemption: Exemption::None,
-            subject: self.subject,
-            body: self.body,
-            dedupe_key: Some(self.key),
-            intake_at: None,
-            answering: None,
-            requested_at: None,
-            organisation: Some(org),
-        };
+        let mut out = Outgoing::to_lead(tenant, org, lead, to, self.purpose, self.body);
+        out.subject = self.subject;
+        out.dedupe_key = Some(self.key);
         Ok(match engine.dispatch(out, Some(info)).await? {
             Dispatched::Deferred { until, .. } => Outcome::Defer(until),
             _ => Outcome::Done,

@@ -8,7 +8,6 @@
 //! by another worker, is left alone.
 
 use async_trait::async_trait;
-use compliance::Exemption;
 use domain::sequence::{EnrolmentState, ExitRule, LeadFacts};
 use domain::{Direction, EnrolmentId, LeadStatus};
 use serde::{Deserialize, Serialize};
@@ -78,7 +77,7 @@ impl Job for SequenceStep {
         };
         if let Some(rule) = exit {
             engine
-                .exit_runs(tenant, lead.id, rule)
+                .exit_runs(tenant, lead.id, &[rule])
                 .await
                 .map_err(|e| JobError::transient(anyhow::anyhow!("ending the lead's runs: {e}")))?;
             return Ok(Outcome::Done);
@@ -110,21 +109,10 @@ impl Job for SequenceStep {
             })?;
             match compose(&org, &lead, step) {
                 Ok(composed) => {
-                    let out = Outgoing {
-                        tenant,
-                        to,
-                        from: composed.from,
-                        purpose: step.purpose,
-                        exemption: Exemption::None,
-                        subject: composed.subject,
-                        body: composed.body,
-                        dedupe_key: Some(format!("seq:{}:{}", run.id, run.step)),
-                        intake_at: None,
-                        answering: None,
-                        requested_at: None,
-                        organisation: Some(org),
-                        lead: Some(lead),
-                    };
+                    let mut out =
+                        Outgoing::to_lead(tenant, org, lead, to, step.purpose, composed.body);
+                    out.subject = composed.subject;
+                    out.dedupe_key = Some(format!("seq:{}:{}", run.id, run.step));
                     match engine.dispatch(out, Some(info)).await? {
                         Dispatched::Deferred { until, .. } => {
                             count("deferred");

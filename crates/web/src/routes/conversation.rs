@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use compliance::{Decision, Exemption};
+use compliance::Decision;
 use domain::{Channel, JobId, LeadId, Purpose};
 use engine::dispatch::Outgoing;
 use engine::jobs::{Job, ManualMessage};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, idempotency_key};
 use crate::routes::compliance::{ReasonView, verdict};
 use crate::views::ts;
 use crate::{AppState, actor_event};
@@ -78,22 +78,7 @@ pub async fn send(
         .get_lead(auth.tenant, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let idempotency = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::field(
-                        "Idempotency-Key",
-                        "must be 1 to 255 visible ASCII characters",
-                    )
-                })?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let idempotency = idempotency_key(&headers)?;
     let channel = input.channel.unwrap_or(if lead.phone.is_some() {
         Channel::Sms
     } else {
@@ -140,21 +125,15 @@ pub async fn send(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let now = engine.clock.now();
-    let check = Outgoing {
-        tenant: auth.tenant,
-        lead: Some(lead.clone()),
+    let mut check = Outgoing::to_lead(
+        auth.tenant,
+        org,
+        lead.clone(),
         to,
-        from: String::new(),
-        purpose: input.purpose,
-        exemption: Exemption::None,
-        subject: subject.clone(),
-        body: body_text.clone(),
-        dedupe_key: None,
-        intake_at: None,
-        answering: None,
-        requested_at: None,
-        organisation: Some(org),
-    };
+        input.purpose,
+        body_text.clone(),
+    );
+    check.subject = subject.clone();
     let decision = engine.assess_at(&check, now).await?.decision;
     let (send_at, outcome) = match &decision {
         Decision::Send(_) => (now, "sending"),

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::{Auth, ClientIp, scope};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, idempotency_key};
 use crate::views::{ConsentEventView, LeadDetail, LeadView, MessageView, Page};
 
 /// A lead as a form, an integration or a person's own code sends it.
@@ -235,26 +235,10 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CreateLead>,
 ) -> ApiResult<Response> {
-    let idempotency = match headers.get("idempotency-key") {
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 255);
-            let key = key.ok_or_else(|| {
-                ApiError::field(
-                    "Idempotency-Key",
-                    "must be 1 to 255 visible ASCII characters",
-                )
-            })?;
-            Some(IdempotencyClaim {
-                key: key.to_owned(),
-                request_hash: crypto::sha256(&body.raw),
-            })
-        }
-        None => None,
-    };
+    let idempotency = idempotency_key(&headers)?.map(|key| IdempotencyClaim {
+        key,
+        request_hash: crypto::sha256(&body.raw),
+    });
     let region = state.settings(key.tenant).await?.default_region;
     let lead = validate(body.value, &region, state.engine.clock.now())?;
     let outcome = state
@@ -503,12 +487,13 @@ pub async fn update(
                     .detail("the lead's status changed meanwhile; read it and try again"),
             );
         }
-        if to == LeadStatus::Booked {
-            engine.exit_runs(key.tenant, id, ExitRule::Booking).await?;
-        }
-        engine
-            .exit_runs(key.tenant, id, ExitRule::StatusChange)
-            .await?;
+        // A booking is also a status change: a run that exits on either ends as booked.
+        let rules: &[ExitRule] = if to == LeadStatus::Booked {
+            &[ExitRule::Booking, ExitRule::StatusChange]
+        } else {
+            &[ExitRule::StatusChange]
+        };
+        engine.exit_runs(key.tenant, id, rules).await?;
         state
             .audit(crate::actor_event(
                 key.tenant,

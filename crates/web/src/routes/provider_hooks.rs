@@ -16,7 +16,8 @@ use bytes::Bytes;
 use domain::{Address, Channel, Email, MessageId, NewLead, Phone, SourceKind, Tenant};
 use engine::inbound::Inbound;
 use engine::integrations::{
-    GhlIntegration, MetaIntegration, ProviderSourceSettings, SendgridIntegration, TwilioIntegration,
+    GhlIntegration, Integration, MetaIntegration, ProviderSourceSettings, SendgridIntegration,
+    TwilioIntegration,
 };
 use engine::jobs::Job;
 use engine::receipts::Receipt;
@@ -62,6 +63,20 @@ fn audit(source: &SourceRecord) -> AuditContext {
     }
 }
 
+/// The source's organisation's integration of kind `T`, or a refusal with `status` (401; 403
+/// for Meta's handshake) when it has none.
+async fn integration<T: Integration>(
+    state: &AppState,
+    source: &SourceRecord,
+    status: StatusCode,
+) -> Result<T, ApiError> {
+    state
+        .engine
+        .integration::<T>(tenant(source))
+        .await?
+        .ok_or_else(|| refuse(T::KIND, "not_configured", status))
+}
+
 /// Where Leadline's own hooks are, as the outside world sees them: `public_base_url`, or
 /// without one configured, `http://` and the `Host` header.
 fn public_base(state: &AppState, headers: &HeaderMap) -> String {
@@ -93,11 +108,8 @@ async fn twilio_request(
 ) -> Result<(SourceRecord, TwilioIntegration, Vec<(String, String)>), ApiError> {
     let kind = SourceKind::Twilio;
     let source = source(state, kind, source_id).await?;
-    let integration = state
-        .engine
-        .integration::<TwilioIntegration>(tenant(&source))
-        .await?
-        .ok_or_else(|| refuse(kind, "not_configured", StatusCode::UNAUTHORIZED))?;
+    let integration =
+        integration::<TwilioIntegration>(state, &source, StatusCode::UNAUTHORIZED).await?;
     let url = public_url(state, uri, headers);
     let params: Vec<(String, String)> = form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -336,24 +348,6 @@ pub async fn twilio_voice_done(
     Ok(hang_up())
 }
 
-/// The SendGrid integration and its event key, or 401.
-async fn sendgrid_integration(
-    state: &AppState,
-    source: &SourceRecord,
-) -> Result<SendgridIntegration, ApiError> {
-    state
-        .engine
-        .integration::<SendgridIntegration>(tenant(source))
-        .await?
-        .ok_or_else(|| {
-            refuse(
-                SourceKind::Sendgrid,
-                "not_configured",
-                StatusCode::UNAUTHORIZED,
-            )
-        })
-}
-
 fn verify_sendgrid(
     state: &AppState,
     key: &str,
@@ -403,7 +397,8 @@ pub async fn sendgrid_events(
 ) -> Result<StatusCode, ApiError> {
     let kind = SourceKind::Sendgrid;
     let source = source(&state, kind, &source_id).await?;
-    let integration = sendgrid_integration(&state, &source).await?;
+    let integration =
+        integration::<SendgridIntegration>(&state, &source, StatusCode::UNAUTHORIZED).await?;
     verify_sendgrid(
         &state,
         &integration.event_webhook_public_key,
@@ -483,7 +478,8 @@ pub async fn sendgrid_inbound(
 ) -> Result<StatusCode, ApiError> {
     let kind = SourceKind::Sendgrid;
     let source = source(&state, kind, &source_id).await?;
-    let integration = sendgrid_integration(&state, &source).await?;
+    let integration =
+        integration::<SendgridIntegration>(&state, &source, StatusCode::UNAUTHORIZED).await?;
     let body = axum::body::to_bytes(body, sendgrid::MAX_INBOUND)
         .await
         .map_err(|_| ApiError::too_large(sendgrid::MAX_INBOUND))?;
@@ -565,11 +561,7 @@ pub async fn meta_handshake(
 ) -> Result<Response, ApiError> {
     let kind = SourceKind::Meta;
     let source = source(&state, kind, &source_id).await?;
-    let meta = state
-        .engine
-        .integration::<MetaIntegration>(tenant(&source))
-        .await?
-        .ok_or_else(|| refuse(kind, "not_configured", StatusCode::FORBIDDEN))?;
+    let meta = integration::<MetaIntegration>(&state, &source, StatusCode::FORBIDDEN).await?;
     let challenge = meta::subscription_challenge(
         query.mode.as_deref(),
         query.verify_token.as_deref(),
@@ -610,11 +602,8 @@ pub async fn meta_delivery(
 ) -> Result<StatusCode, ApiError> {
     let kind = SourceKind::Meta;
     let source = source(&state, kind, &source_id).await?;
-    let integration = state
-        .engine
-        .integration::<MetaIntegration>(tenant(&source))
-        .await?
-        .ok_or_else(|| refuse(kind, "not_configured", StatusCode::UNAUTHORIZED))?;
+    let integration =
+        integration::<MetaIntegration>(&state, &source, StatusCode::UNAUTHORIZED).await?;
     meta::verify(
         integration.app_secret.as_bytes(),
         header_text(&headers, meta::SIGNATURE_HEADER),
@@ -745,10 +734,8 @@ pub async fn ghl_event(
     let kind = SourceKind::Ghl;
     let source = source(&state, kind, &source_id).await?;
     let engine = &state.engine;
-    let integration = engine
-        .integration::<GhlIntegration>(tenant(&source))
-        .await?
-        .ok_or_else(|| refuse(kind, "not_configured", StatusCode::UNAUTHORIZED))?;
+    let integration =
+        integration::<GhlIntegration>(&state, &source, StatusCode::UNAUTHORIZED).await?;
     let keys = integration.keys(&engine.config.endpoints);
     if keys.ed25519.is_none() && keys.rsa.is_none() {
         return Err(refuse(kind, "no_key", StatusCode::UNAUTHORIZED));
