@@ -137,6 +137,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown.child_token(),
     ));
 
+    // Silent-lead recovery runs as a recurring job; every instance seeds the current slot's
+    // (one per slot across the fleet).
+    if let Err(e) = engine.seed_recovery().await {
+        tracing::warn!(error = %e, "could not queue the recovery scan; it starts at the next restart");
+    }
+
     let audit_chainer = tokio::spawn(engine::audit::run_chainer(
         engine.clone(),
         shutdown.child_token(),

@@ -136,6 +136,15 @@ id_type!(
     /// One lead's run through one version of a sequence.
     EnrolmentId, "enrolment"
 );
+id_type!(
+    /// An appointment booked with a lead.
+    AppointmentId, "appointment"
+);
+id_type!(
+    /// One entry of a lead's timeline that is neither a message nor a consent event: a status
+    /// change, a note, an appointment's change.
+    LeadEventId, "lead event"
+);
 
 #[cfg(test)]
 mod tests {

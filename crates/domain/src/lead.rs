@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engagement::Engagement;
 use crate::{ConsentEvidence, Email, LeadId, Phone, TenantId, Timestamp};
 
 /// Where a lead is in the pipeline. `OptedOut` is set only by the compliance pipeline.
@@ -65,7 +66,7 @@ pub struct NewLead {
 }
 
 /// A stored lead with its personal data opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lead {
     pub id: LeadId,
     pub tenant_id: TenantId,
@@ -85,6 +86,8 @@ pub struct Lead {
     pub last_touch_at: Timestamp,
     /// How many times the person has reached out through a source, the first included.
     pub touch_count: i64,
+    /// Replies, clicks and opens, decaying with time.
+    pub engagement: Engagement,
 }
 
 impl Lead {

@@ -2,18 +2,22 @@
 //! crosses crate boundaries (`Lead`, `Message`, `ConsentEvent`, ...). Nothing here does I/O.
 
 pub mod address;
+pub mod appointment;
 pub mod clock;
 pub mod consent;
 pub mod email;
+pub mod engagement;
 pub mod identity;
 pub mod ids;
 pub mod lead;
 pub mod mask;
 pub mod message;
 pub mod phone;
+pub mod recovery;
 pub mod sequence;
 pub mod source;
 pub mod tenant;
+pub mod timeline;
 
 pub use address::Address;
 pub use clock::{Clock, SystemClock};
@@ -21,8 +25,8 @@ pub use consent::{ConsentEvent, ConsentEvidence, ConsentKind, Purpose};
 pub use email::{Email, EmailError};
 pub use identity::Role;
 pub use ids::{
-    ApiKeyId, AuditId, ConsentEventId, EnrolmentId, IdError, JobId, LeadId, MessageId, ReviewId,
-    SequenceId, SessionId, SourceId, SupportGrantId, TenantId, UserId,
+    ApiKeyId, AppointmentId, AuditId, ConsentEventId, EnrolmentId, IdError, JobId, LeadEventId,
+    LeadId, MessageId, ReviewId, SequenceId, SessionId, SourceId, SupportGrantId, TenantId, UserId,
 };
 pub use lead::{Details, Lead, LeadStatus, NewLead};
 pub use message::{Channel, Direction, Message, MessageStatus};

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engagement::Level;
 use crate::{Channel, EnrolmentId, LeadId, LeadStatus, Purpose, SequenceId, TenantId, Timestamp};
 
 /// The most steps a sequence may have.
@@ -136,6 +137,9 @@ pub struct Conditions {
     pub has_email: Option<bool>,
     #[serde(default)]
     pub has_phone: Option<bool>,
+    /// The lead's engagement is one of these (`hot`, `warm`, `cold`).
+    #[serde(default)]
+    pub engagement_in: Option<Vec<Level>>,
 }
 
 /// What a condition is checked against.
@@ -145,6 +149,7 @@ pub struct LeadFacts {
     pub has_replied: bool,
     pub has_email: bool,
     pub has_phone: bool,
+    pub engagement: Level,
 }
 
 impl Conditions {
@@ -155,12 +160,24 @@ impl Conditions {
             && self.has_replied.is_none_or(|r| r == facts.has_replied)
             && self.has_email.is_none_or(|e| e == facts.has_email)
             && self.has_phone.is_none_or(|p| p == facts.has_phone)
+            && self
+                .engagement_in
+                .as_ref()
+                .is_none_or(|e| e.contains(&facts.engagement))
     }
 }
 
 /// Reads an ISO 8601 duration into an exact one (a day is 24 hours). Calendar units (years,
 /// months, weeks) are refused: their length depends on when they start.
 pub fn parse_delay(text: &str) -> Result<jiff::SignedDuration, String> {
+    parse_duration(text, MAX_DELAY)
+}
+
+/// [`parse_delay`] with another bound.
+pub fn parse_duration(
+    text: &str,
+    max: jiff::SignedDuration,
+) -> Result<jiff::SignedDuration, String> {
     let span: jiff::Span = text
         .trim()
         .parse()
@@ -174,8 +191,8 @@ pub fn parse_delay(text: &str) -> Result<jiff::SignedDuration, String> {
     if duration.is_negative() {
         return Err("is negative".to_owned());
     }
-    if duration > MAX_DELAY {
-        return Err("is longer than 90 days".to_owned());
+    if duration > max {
+        return Err(format!("is longer than {} days", max.as_secs() / 86_400));
     }
     Ok(duration)
 }
@@ -215,6 +232,14 @@ impl Definition {
                 .is_some_and(Vec::is_empty)
             {
                 out.push((at("conditions.status_in"), "names no status".into()));
+            }
+            if step
+                .conditions
+                .engagement_in
+                .as_ref()
+                .is_some_and(Vec::is_empty)
+            {
+                out.push((at("conditions.engagement_in"), "names no level".into()));
             }
         }
         for (i, source) in self.enrol.sources.iter().enumerate() {
@@ -313,6 +338,35 @@ pub struct Enrolment {
     pub exit_reason: Option<String>,
     pub enrolled_at: Timestamp,
     pub updated_at: Timestamp,
+    pub origin: Origin,
+}
+
+/// How a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Through the API.
+    Manual,
+    /// A new lead matched the sequence's enrolment rules.
+    Intake,
+    /// A silent-lead recovery rule: every step is sent as marketing.
+    Recovery,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Manual => "manual",
+            Origin::Intake => "intake",
+            Origin::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Origin::Manual, Origin::Intake, Origin::Recovery]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
 }
 
 #[cfg(test)]
@@ -416,6 +470,7 @@ mod tests {
             has_replied: false,
             has_email: true,
             has_phone: true,
+            engagement: Level::Warm,
         };
         assert!(Conditions::default().hold(facts));
         let c = Conditions {
@@ -430,6 +485,15 @@ mod tests {
         }));
         assert!(!c.hold(LeadFacts {
             status: LeadStatus::Booked,
+            ..facts
+        }));
+        let hot = Conditions {
+            engagement_in: Some(vec![Level::Hot]),
+            ..Conditions::default()
+        };
+        assert!(!hot.hold(facts));
+        assert!(hot.hold(LeadFacts {
+            engagement: Level::Hot,
             ..facts
         }));
     }

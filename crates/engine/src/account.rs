@@ -66,6 +66,7 @@ impl Engine {
                         ACCOUNT_EMAIL_HEADER.0.to_owned(),
                         ACCOUNT_EMAIL_HEADER.1.to_owned(),
                     )],
+                    attachments: Vec::new(),
                 },
             )
             .await?;

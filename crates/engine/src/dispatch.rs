@@ -46,6 +46,9 @@ pub struct Outgoing {
     /// The organisation, when the caller has read it already (its rules, brand and postal
     /// address); otherwise `assess` reads it.
     pub organisation: Option<store::TenantRecord>,
+    /// Files an email carries (a calendar invitation). Not stored with the message: a retry
+    /// builds them again.
+    pub attachments: Vec<providers::Attachment>,
 }
 
 impl Outgoing {
@@ -78,6 +81,7 @@ impl Outgoing {
             answering: None,
             requested_at: None,
             organisation: Some(organisation),
+            attachments: Vec::new(),
         }
     }
 }
@@ -241,7 +245,7 @@ impl Engine {
         };
 
         let called_at = self.clock.now();
-        let sent = call_provider(&route, &permit, &message, headers).await;
+        let sent = call_provider(&route, &permit, &message, headers, &out.attachments).await;
         match sent {
             Ok(receipt) => {
                 if let Some(intake_at) = message.intake_at {
@@ -473,7 +477,11 @@ fn outbound_sms(message: &Message) -> OutboundSms {
     }
 }
 
-fn outbound_email(message: &Message, headers: Vec<(String, String)>) -> OutboundEmail {
+fn outbound_email(
+    message: &Message,
+    headers: Vec<(String, String)>,
+    attachments: &[providers::Attachment],
+) -> OutboundEmail {
     OutboundEmail {
         message_id: message.id,
         from: message.from.clone(),
@@ -481,6 +489,7 @@ fn outbound_email(message: &Message, headers: Vec<(String, String)>) -> Outbound
         subject: message.subject.clone().unwrap_or_default(),
         text: message.body.clone(),
         headers,
+        attachments: attachments.to_vec(),
     }
 }
 
@@ -489,13 +498,14 @@ async fn call_provider(
     permit: &SendPermit,
     message: &Message,
     headers: Vec<(String, String)>,
+    attachments: &[providers::Attachment],
 ) -> Result<Receipt, ProviderError> {
     match message.channel {
         Channel::Sms => route.sms.send_sms(permit, &outbound_sms(message)).await,
         Channel::Email => {
             route
                 .email
-                .send_email(permit, &outbound_email(message, headers))
+                .send_email(permit, &outbound_email(message, headers, attachments))
                 .await
         }
     }
@@ -512,7 +522,10 @@ async fn find_sent(route: &Route, message: &Message) -> Result<Option<Receipt>, 
         Channel::Email => {
             route
                 .email
-                .find_sent(&outbound_email(message, Vec::new()), message.created_at)
+                .find_sent(
+                    &outbound_email(message, Vec::new(), &[]),
+                    message.created_at,
+                )
                 .await
         }
     }

@@ -9,6 +9,7 @@ pub const OPT_OUT_PHRASE: &str = "opt_out_phrase";
 use crate::assess::person_addresses as person;
 
 use compliance::{Keyword, classify, revocation};
+use domain::engagement::Signal;
 use domain::sequence::ExitRule;
 use domain::{
     Address, Channel, ConsentEventId, ConsentEvidence, ConsentKind, Lead, LeadId, LeadStatus,
@@ -215,7 +216,14 @@ impl Engine {
                 if let Some(lead) = lead.as_ref().filter(|_| !created_lead) {
                     for from in [LeadStatus::New, LeadStatus::Contacted] {
                         self.store
-                            .advance_lead_status(tenant, lead.id, from, LeadStatus::Engaged, now)
+                            .advance_lead_status(
+                                tenant,
+                                lead.id,
+                                from,
+                                LeadStatus::Engaged,
+                                "system",
+                                now,
+                            )
                             .await?;
                     }
                 }
@@ -231,6 +239,12 @@ impl Engine {
             };
             if let Some(rule) = rule {
                 self.exit_runs(tenant, lead.id, &[rule]).await?;
+            }
+            // A reply warms the lead and restarts its quiet time (recovery waits again).
+            if rule == Some(ExitRule::Reply) {
+                self.store
+                    .record_signal(tenant, lead.id, Signal::Reply, now)
+                    .await?;
             }
         }
         if enqueued {
@@ -319,7 +333,7 @@ impl Engine {
         .await;
         if let Some(lead) = lead {
             self.store
-                .set_lead_status(tenant, lead.id, LeadStatus::OptedOut, now)
+                .set_lead_status(tenant, lead.id, LeadStatus::OptedOut, "system", now)
                 .await?;
             self.append_reply_consent(
                 tenant,
@@ -407,7 +421,14 @@ impl Engine {
         now: Timestamp,
     ) -> Result<(), EngineError> {
         self.store
-            .advance_lead_status(tenant, lead, LeadStatus::OptedOut, LeadStatus::Engaged, now)
+            .advance_lead_status(
+                tenant,
+                lead,
+                LeadStatus::OptedOut,
+                LeadStatus::Engaged,
+                "system",
+                now,
+            )
             .await?;
         self.append_reply_consent(tenant, lead, ConsentKind::Granted, source, text, now)
             .await

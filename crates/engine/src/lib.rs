@@ -15,8 +15,10 @@
 //! HTTP statuses there.
 
 pub mod account;
+pub mod appointments;
 pub mod assess;
 pub mod audit;
+pub mod calendar;
 pub mod clock;
 pub mod dispatch;
 pub mod inbound;
@@ -25,6 +27,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod metrics;
 pub mod receipts;
+pub mod recovery;
 pub mod runner;
 pub mod sequences;
 pub mod templates;

@@ -31,6 +31,12 @@ pub const RECEIPTS: &str = "leadline_provider_receipts_total";
 pub const ENROLMENTS: &str = "leadline_enrolments_total";
 /// Sequence steps run, by outcome (`sent`, `skipped`, `blocked`, `deferred`, `failed`).
 pub const SEQUENCE_STEPS: &str = "leadline_sequence_steps_total";
+/// Appointments booked, rescheduled and cancelled (`change`).
+pub const APPOINTMENTS: &str = "leadline_appointments_total";
+/// Appointment reminders by `outcome` (sent, blocked, too_late, lapsed, failed).
+pub const REMINDERS: &str = "leadline_reminders_total";
+/// Silent-lead recovery: runs started, leads retired, rules skipped (`outcome`).
+pub const RECOVERY: &str = "leadline_recovery_total";
 
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
@@ -53,6 +59,9 @@ pub fn describe() {
     metrics::describe_counter!(RECEIPTS, "Provider reports about sent messages");
     metrics::describe_counter!(ENROLMENTS, "Sequence runs started and ended, by how");
     metrics::describe_counter!(SEQUENCE_STEPS, "Sequence steps run, by outcome");
+    metrics::describe_counter!(APPOINTMENTS, "Appointment changes, by change");
+    metrics::describe_counter!(REMINDERS, "Appointment reminders, by outcome");
+    metrics::describe_counter!(RECOVERY, "Silent-lead recovery, by outcome");
     metrics::describe_counter!(
         providers::http::CALLS,
         "Provider API calls by provider and outcome"

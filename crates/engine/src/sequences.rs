@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use domain::sequence::{Definition, Enrolment, EnrolmentState, ExitRule, Sequence};
+use domain::sequence::{Definition, Enrolment, EnrolmentState, ExitRule, Origin, Sequence};
 use domain::{Channel, EnrolmentId, Lead, LeadId, SequenceId, Tenant};
 use store::{DbError, NewEnrolment};
 
@@ -99,6 +99,7 @@ impl Engine {
         tenant: Tenant,
         lead: &Lead,
         sequence: &Sequence,
+        origin: Origin,
     ) -> Result<Enrolment, EnrolError> {
         if sequence.archived_at.is_some() {
             return Err(EnrolError::Archived);
@@ -119,6 +120,7 @@ impl Engine {
             version: sequence.version,
             enrolled_at: now,
             next_run_at: due,
+            origin,
         };
         let job = step_job(self, tenant, id, 0, due);
         let enrolled = match self.store.enrol(tenant, enrolment, job).await {
@@ -149,7 +151,7 @@ impl Engine {
             if runs.iter().any(|r| r.sequence_id == sequence.id) {
                 continue;
             }
-            match self.enrol(tenant, lead, sequence).await {
+            match self.enrol(tenant, lead, sequence, Origin::Intake).await {
                 Ok(_) => started += 1,
                 Err(EnrolError::Engine(e)) => return Err(e),
                 // Another worker enrolled it, or it was archived or the lead opted out since.
@@ -266,13 +268,7 @@ pub(crate) fn compose(
     lead: &Lead,
     step: &domain::sequence::Step,
 ) -> Result<Composed, templates::TemplateError> {
-    let settings = &org.settings;
-    let vars = templates::MessageVars {
-        first_name: lead.first_name().map(str::to_owned),
-        business_name: org.brand().to_owned(),
-        source: lead.source.clone(),
-        support_contact: settings.support_contact.clone(),
-    };
+    let vars = templates::MessageVars::for_lead(org, lead, step.channel);
     Ok(match step.channel {
         Channel::Sms => Composed {
             subject: None,
@@ -330,6 +326,7 @@ impl Engine {
             has_replied: false,
             has_email: lead.email.is_some(),
             has_phone: lead.phone.is_some(),
+            engagement: lead.engagement.level_at(start),
         };
         let mut plan = Vec::new();
         let mut previous = None;

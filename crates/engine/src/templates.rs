@@ -39,6 +39,63 @@ pub struct MessageVars {
     pub business_name: String,
     pub source: String,
     pub support_contact: String,
+    /// "Reply STOP to opt out." in texts; empty in emails (their footer carries the
+    /// unsubscribe link).
+    pub opt_out_line: String,
+    /// For appointment messages: what, when (in the lead's time zone, else the
+    /// appointment's: "Tue, Nov 24 at 3:00 PM CST") and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_location: Option<String>,
+}
+
+impl MessageVars {
+    /// The variables of a message from `org` to `lead` on `channel`.
+    pub fn for_lead(
+        org: &store::TenantRecord,
+        lead: &domain::Lead,
+        channel: domain::Channel,
+    ) -> Self {
+        Self {
+            first_name: lead.first_name().map(str::to_owned),
+            business_name: org.brand().to_owned(),
+            source: lead.source.clone(),
+            support_contact: org.settings.support_contact.clone(),
+            opt_out_line: match channel {
+                domain::Channel::Sms => SMS_OPT_OUT_LINE.to_owned(),
+                domain::Channel::Email => String::new(),
+            },
+            ..Self::default()
+        }
+    }
+
+    /// With an appointment's title, time (in the lead's zone when known) and place.
+    pub fn with_appointment(
+        mut self,
+        appointment: &domain::appointment::Appointment,
+        lead: &domain::Lead,
+    ) -> Self {
+        let zone = lead.time_zone.as_deref().unwrap_or(&appointment.time_zone);
+        self.appointment_title = Some(appointment.title.clone());
+        self.appointment_time = Some(local_time(appointment.starts_at, zone));
+        self.appointment_location = appointment.location.clone();
+        self
+    }
+}
+
+/// The opt-out line of texts.
+pub const SMS_OPT_OUT_LINE: &str = "Reply STOP to opt out.";
+
+/// An instant as a person reads it in `zone`: `Tue, Nov 24 at 3:00 PM CST`. An unknown zone
+/// falls back to UTC.
+pub fn local_time(at: domain::Timestamp, zone: &str) -> String {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    at.to_zoned(tz)
+        .strftime("%a, %b %-d at %-I:%M %p %Z")
+        .to_string()
 }
 
 fn environment() -> Environment<'static> {
@@ -154,6 +211,38 @@ mod tests {
         assert_eq!(
             render("{{ business_name }}", &v, MAX_SMS_CHARS).unwrap(),
             "Smith & Sons <Roofing>"
+        );
+    }
+
+    #[test]
+    fn appointment_times_read_in_the_zone_with_daylight_saving() {
+        let summer: domain::Timestamp = "2026-07-14T20:00:00Z".parse().unwrap();
+        assert_eq!(
+            local_time(summer, "America/Chicago"),
+            "Tue, Jul 14 at 3:00 PM CDT"
+        );
+        let winter: domain::Timestamp = "2026-11-24T21:05:00Z".parse().unwrap();
+        assert_eq!(
+            local_time(winter, "America/Chicago"),
+            "Tue, Nov 24 at 3:05 PM CST"
+        );
+        assert_eq!(
+            local_time(winter, "Nowhere/Else"),
+            "Tue, Nov 24 at 9:05 PM UTC"
+        );
+        let v = MessageVars {
+            appointment_time: Some(local_time(winter, "America/New_York")),
+            opt_out_line: SMS_OPT_OUT_LINE.into(),
+            ..vars()
+        };
+        assert_eq!(
+            render(
+                "See you {{ appointment_time }}. {{ opt_out_line }}",
+                &v,
+                MAX_SMS_CHARS
+            )
+            .unwrap(),
+            "See you Tue, Nov 24 at 4:05 PM EST. Reply STOP to opt out."
         );
     }
 

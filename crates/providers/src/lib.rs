@@ -66,6 +66,16 @@ pub struct OutboundEmail {
     pub text: String,
     /// Extra headers (`List-Unsubscribe`, ...).
     pub headers: Vec<(String, String)>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file an email carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    /// `text/calendar; method=REQUEST`
+    pub content_type: String,
+    pub content: Vec<u8>,
 }
 
 /// What the provider said when it took a message.

@@ -27,6 +27,8 @@ pub struct SandboxMessage {
     pub subject: Option<String>,
     pub body: String,
     pub headers: Vec<(String, String)>,
+    /// An email's attachments.
+    pub attachments: Vec<crate::Attachment>,
 }
 
 /// Takes every message and reports it delivered.
@@ -98,6 +100,7 @@ impl SmsProvider for SandboxProvider {
             subject: None,
             body: sms.body.clone(),
             headers: Vec::new(),
+            attachments: Vec::new(),
         }))
     }
 
@@ -131,6 +134,7 @@ impl EmailProvider for SandboxProvider {
             subject: Some(email.subject.clone()),
             body: email.text.clone(),
             headers: email.headers.clone(),
+            attachments: email.attachments.clone(),
         }))
     }
 

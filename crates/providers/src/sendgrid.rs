@@ -212,6 +212,21 @@ impl Client {
         if !headers.is_empty() {
             mail["headers"] = serde_json::Value::Object(headers);
         }
+        if !email.attachments.is_empty() {
+            use base64::Engine as _;
+            mail["attachments"] = email
+                .attachments
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "content": base64::engine::general_purpose::STANDARD.encode(&a.content),
+                        "type": a.content_type,
+                        "filename": a.filename,
+                        "disposition": "attachment",
+                    })
+                })
+                .collect();
+        }
         mail
     }
 

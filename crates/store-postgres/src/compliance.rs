@@ -396,6 +396,8 @@ impl PostgresStore {
         for sql in [
             "DELETE FROM lead_touches WHERE tenant_id = $1 AND lead_id = $2",
             "DELETE FROM enrolments WHERE tenant_id = $1 AND lead_id = $2",
+            "DELETE FROM lead_events WHERE tenant_id = $1 AND lead_id = $2",
+            "DELETE FROM appointments WHERE tenant_id = $1 AND lead_id = $2",
             "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND lead_id = $2",
             "DELETE FROM leads WHERE tenant_id = $1 AND id = $2",
         ] {

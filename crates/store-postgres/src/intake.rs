@@ -101,6 +101,7 @@ async fn intake_tx(
             sqlx::query(
                 "UPDATE leads SET touch_count = touch_count + 1, \
                  last_touch_at = GREATEST(last_touch_at, $1), updated_at = $1, \
+                 quiet_since = GREATEST(COALESCE(quiet_since, $1), $1), \
                  name_ct = COALESCE(name_ct, $2), phone_ct = COALESCE(phone_ct, $3), \
                  phone_bidx = COALESCE(phone_bidx, $4), email_ct = COALESCE(email_ct, $5), \
                  email_bidx = COALESCE(email_bidx, $6), address_ct = COALESCE(address_ct, $7), \
@@ -137,8 +138,8 @@ async fn intake_tx(
             let at = us(req.received_at);
             sqlx::query(
                 "INSERT INTO leads (id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, \
-                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count) \
-                 VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, 1)",
+                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count, quiet_since) \
+                 VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, 1, $13)",
             )
             .bind(id.as_uuid())
             .bind(t)
@@ -180,6 +181,7 @@ async fn intake_tx(
                 updated_at: req.received_at,
                 last_touch_at: req.received_at,
                 touch_count: 1,
+                engagement: domain::engagement::Engagement::default(),
             };
             IntakeOutcome {
                 lead,

@@ -9,6 +9,7 @@
 
 mod backend;
 mod compliance;
+mod followup;
 mod identity;
 mod intake;
 mod sequences;

@@ -170,7 +170,8 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, step, \
-             next_run_at, enrolled_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', 0, $6, $7, $7)",
+             next_run_at, enrolled_at, updated_at, origin) \
+             VALUES ($1, $2, $3, $4, $5, 'active', 0, $6, $7, $7, $8)",
         )
         .bind(new.id.as_uuid())
         .bind(t.as_uuid())
@@ -179,10 +180,19 @@ impl PostgresStore {
         .bind(new.version)
         .bind(us(new.next_run_at))
         .bind(us(new.enrolled_at))
+        .bind(new.origin.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         insert_job(&mut tx, &first_step).await?;
+        let event = store::followup::enrolled_event(
+            new.lead_id,
+            new.sequence_id,
+            new.version,
+            new.origin,
+            new.enrolled_at,
+        );
+        crate::followup::insert_lead_event(&mut tx, &self.cipher, t, &event).await?;
         notify_jobs(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(Enrolment {
@@ -197,6 +207,7 @@ impl PostgresStore {
             exit_reason: None,
             enrolled_at: new.enrolled_at,
             updated_at: new.enrolled_at,
+            origin: new.origin,
         })
     }
 

@@ -668,23 +668,10 @@ impl Store for SqliteStore {
         tenant: Tenant,
         id: LeadId,
         status: LeadStatus,
+        actor: &str,
         at: Timestamp,
     ) -> DbResult<bool> {
-        let t = tenant.id().as_uuid();
-        self.writer
-            .write_one(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?")
-                        .bind(status.as_str())
-                        .bind(us(at))
-                        .bind(t)
-                        .bind(id.as_uuid())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    Ok(done.rows_affected() > 0)
-                })
-            })
+        self.set_lead_status_impl(tenant, id, status, actor, at)
             .await
     }
 
@@ -694,27 +681,93 @@ impl Store for SqliteStore {
         id: LeadId,
         from: LeadStatus,
         to: LeadStatus,
+        actor: &str,
         at: Timestamp,
     ) -> DbResult<bool> {
-        let t = tenant.id().as_uuid();
-        self.writer
-            .write_one(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND status = ?",
-                    )
-                    .bind(to.as_str())
-                    .bind(us(at))
-                    .bind(t)
-                    .bind(id.as_uuid())
-                    .bind(from.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(done.rows_affected() > 0)
-                })
-            })
+        self.advance_lead_status_impl(tenant, id, from, to, actor, at)
             .await
+    }
+
+    async fn append_lead_event(
+        &self,
+        tenant: Tenant,
+        event: store::NewLeadEvent,
+    ) -> DbResult<domain::timeline::LeadEvent> {
+        self.append_lead_event_impl(tenant, event).await
+    }
+
+    async fn list_lead_events(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> DbResult<Vec<domain::timeline::LeadEvent>> {
+        self.list_lead_events_impl(tenant, lead, before, limit)
+            .await
+    }
+
+    async fn record_signal(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        signal: domain::engagement::Signal,
+        at: Timestamp,
+    ) -> DbResult<Option<domain::engagement::Engagement>> {
+        self.record_signal_impl(tenant, lead, signal, at).await
+    }
+
+    async fn recovery_candidates(
+        &self,
+        tenant: Tenant,
+        query: &store::RecoveryQuery,
+    ) -> DbResult<Vec<store::RecoveryCandidate>> {
+        self.recovery_candidates_impl(tenant, query).await
+    }
+
+    async fn start_recovery(
+        &self,
+        tenant: Tenant,
+        batch: store::RecoveryBatch,
+    ) -> DbResult<store::RecoveryDone> {
+        self.start_recovery_impl(tenant, batch).await
+    }
+
+    async fn book_appointment(
+        &self,
+        tenant: Tenant,
+        new: store::NewAppointment,
+    ) -> DbResult<domain::appointment::Appointment> {
+        self.book_appointment_impl(tenant, new).await
+    }
+
+    async fn change_appointment(
+        &self,
+        tenant: Tenant,
+        id: domain::AppointmentId,
+        revision: i32,
+        change: store::AppointmentChange,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<domain::appointment::Appointment>> {
+        self.change_appointment_impl(tenant, id, revision, change, actor, at)
+            .await
+    }
+
+    async fn get_appointment(
+        &self,
+        tenant: Tenant,
+        id: domain::AppointmentId,
+    ) -> DbResult<Option<domain::appointment::Appointment>> {
+        self.get_appointment_impl(tenant, id).await
+    }
+
+    async fn list_appointments(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<domain::appointment::Appointment>> {
+        self.list_appointments_impl(tenant, lead).await
     }
 
     async fn append_consent_event(&self, tenant: Tenant, event: NewConsentEvent) -> DbResult<()> {

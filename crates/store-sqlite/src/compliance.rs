@@ -444,6 +444,8 @@ impl SqliteStore {
                     for sql in [
                         "DELETE FROM lead_touches WHERE tenant_id = ? AND lead_id = ?",
                         "DELETE FROM enrolments WHERE tenant_id = ? AND lead_id = ?",
+                        "DELETE FROM lead_events WHERE tenant_id = ? AND lead_id = ?",
+                        "DELETE FROM appointments WHERE tenant_id = ? AND lead_id = ?",
                         "DELETE FROM idempotency_keys WHERE tenant_id = ? AND lead_id = ?",
                         "DELETE FROM leads WHERE tenant_id = ? AND id = ?",
                     ] {

@@ -68,6 +68,7 @@ pub(crate) async fn intake(
             sqlx::query(
                 "UPDATE leads SET touch_count = touch_count + 1, \
                  last_touch_at = MAX(last_touch_at, ?1), updated_at = ?1, \
+                 quiet_since = MAX(COALESCE(quiet_since, ?1), ?1), \
                  name_ct = COALESCE(name_ct, ?2), phone_ct = COALESCE(phone_ct, ?3), \
                  phone_bidx = COALESCE(phone_bidx, ?4), email_ct = COALESCE(email_ct, ?5), \
                  email_bidx = COALESCE(email_bidx, ?6), address_ct = COALESCE(address_ct, ?7), \
@@ -104,8 +105,8 @@ pub(crate) async fn intake(
             let at = us(req.received_at);
             sqlx::query(
                 "INSERT INTO leads (id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, \
-                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count) \
-                 VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count, quiet_since) \
+                 VALUES (?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
             )
             .bind(id.as_uuid())
             .bind(t)
@@ -119,6 +120,7 @@ pub(crate) async fn intake(
             .bind(sealed.details)
             .bind(sealed.phone_bidx)
             .bind(sealed.email_bidx)
+            .bind(at)
             .bind(at)
             .bind(at)
             .bind(at)
@@ -146,6 +148,7 @@ pub(crate) async fn intake(
                 updated_at: req.received_at,
                 last_touch_at: req.received_at,
                 touch_count: 1,
+                engagement: domain::engagement::Engagement::default(),
             };
             IntakeOutcome {
                 lead,

@@ -7,6 +7,7 @@
 
 mod backend;
 mod compliance;
+mod followup;
 mod identity;
 mod intake;
 mod sequences;

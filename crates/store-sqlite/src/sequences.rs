@@ -201,13 +201,16 @@ impl SqliteStore {
             exit_reason: None,
             enrolled_at: new.enrolled_at,
             updated_at: new.enrolled_at,
+            origin: new.origin,
         };
+        let cipher = self.cipher.clone();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, step, \
-                         next_run_at, enrolled_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?7)",
+                         next_run_at, enrolled_at, updated_at, origin) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?7, ?8)",
                     )
                     .bind(new.id.as_uuid())
                     .bind(t.as_uuid())
@@ -216,10 +219,19 @@ impl SqliteStore {
                     .bind(new.version)
                     .bind(us(new.next_run_at))
                     .bind(us(new.enrolled_at))
+                    .bind(new.origin.as_str())
                     .execute(&mut *conn)
                     .await
                     .map_err(db)?;
-                    insert_job(conn, &first_step).await
+                    insert_job(conn, &first_step).await?;
+                    let event = store::followup::enrolled_event(
+                        new.lead_id,
+                        new.sequence_id,
+                        new.version,
+                        new.origin,
+                        new.enrolled_at,
+                    );
+                    crate::followup::insert_lead_event(conn, &cipher, t, &event).await
                 })
             })
             .await?;

@@ -54,7 +54,7 @@ fn aad(tenant: TenantId, column: &str, row: Uuid) -> Aad<'_> {
     }
 }
 
-fn seal_opt(
+pub fn seal_opt(
     cipher: &Cipher,
     tenant: TenantId,
     column: &str,
@@ -64,7 +64,7 @@ fn seal_opt(
     value.map(|v| cipher.seal_str(v, &aad(tenant, column, row)))
 }
 
-fn open_opt(
+pub fn open_opt(
     cipher: &Cipher,
     tenant: TenantId,
     column: &str,
@@ -155,7 +155,7 @@ pub fn scopes_json(scopes: &[String]) -> String {
 macro_rules! lead_columns {
     () => {
         "id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, zip_ct, time_zone, \
-         details_ct, created_at, updated_at, last_touch_at, touch_count"
+         details_ct, created_at, updated_at, last_touch_at, touch_count, engagement, engagement_at"
     };
 }
 
@@ -176,6 +176,8 @@ pub struct LeadRow {
     pub updated_at: i64,
     pub last_touch_at: i64,
     pub touch_count: i64,
+    pub engagement: f64,
+    pub engagement_at: Option<i64>,
 }
 
 /// A lead's personal data sealed for one row, with its blind indexes.
@@ -294,6 +296,10 @@ impl LeadRow {
             updated_at: ts(self.updated_at)?,
             last_touch_at: ts(self.last_touch_at)?,
             touch_count: self.touch_count,
+            engagement: domain::engagement::Engagement {
+                score: self.engagement,
+                at: ts_opt(self.engagement_at)?,
+            },
         })
     }
 }

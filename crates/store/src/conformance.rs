@@ -18,10 +18,12 @@ use jiff::SignedDuration;
 use crate::*;
 
 mod compliance;
+mod followup;
 mod identity;
 mod providers;
 mod sources;
 pub use compliance::*;
+pub use followup::*;
 pub use identity::*;
 pub use providers::*;
 pub use sources::*;
@@ -81,7 +83,11 @@ macro_rules! conformance_tests {
             inbound_messages_are_recorded_once_per_provider_id,
             webhook_events_are_remembered_once_and_forgotten_later,
             sequences_keep_every_version_per_organisation,
-            enrolments_advance_once_and_exit_once
+            enrolments_advance_once_and_exit_once,
+            timelines_record_status_changes_and_sealed_notes,
+            engagement_accumulates_and_a_reply_restarts_quiet_time,
+            recovery_starts_each_due_lead_once_and_retires_old_ones,
+            appointments_book_reschedule_and_cancel_once
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -515,7 +521,7 @@ pub async fn tenants_never_see_each_other(store: S) {
     );
     assert!(
         !store
-            .set_lead_status(b, lead_a.id, LeadStatus::Won, t0())
+            .set_lead_status(b, lead_a.id, LeadStatus::Won, "system", t0())
             .await
             .unwrap()
     );
@@ -599,7 +605,7 @@ pub async fn leads_paginate_by_keyset_with_filters(store: S) {
         .unwrap();
     assert_eq!(fb.len(), 3);
     store
-        .set_lead_status(t, ids[0], LeadStatus::Contacted, t0())
+        .set_lead_status(t, ids[0], LeadStatus::Contacted, "system", t0())
         .await
         .unwrap();
     let contacted = store
@@ -1215,20 +1221,34 @@ pub async fn status_changes_are_scoped(store: S) {
         .lead;
     assert!(
         store
-            .advance_lead_status(t, lead.id, LeadStatus::New, LeadStatus::Contacted, t0())
+            .advance_lead_status(
+                t,
+                lead.id,
+                LeadStatus::New,
+                LeadStatus::Contacted,
+                "system",
+                t0()
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .advance_lead_status(t, lead.id, LeadStatus::New, LeadStatus::Contacted, t0())
+            .advance_lead_status(
+                t,
+                lead.id,
+                LeadStatus::New,
+                LeadStatus::Contacted,
+                "system",
+                t0()
+            )
             .await
             .unwrap(),
         "only from the given status"
     );
     assert!(
         store
-            .set_lead_status(t, lead.id, LeadStatus::Engaged, t0() + secs(5))
+            .set_lead_status(t, lead.id, LeadStatus::Engaged, "system", t0() + secs(5))
             .await
             .unwrap()
     );
@@ -1356,6 +1376,7 @@ pub async fn enrolments_advance_once_and_exit_once(store: S) {
         version: 1,
         enrolled_at: t0(),
         next_run_at: t0() + secs(3600),
+        origin: domain::sequence::Origin::Manual,
     };
     let first = domain::EnrolmentId::new();
     let enrolled = store

@@ -15,17 +15,21 @@ pub mod codec_identity;
 pub mod compliance;
 pub mod conformance;
 pub mod error;
+pub mod followup;
 pub mod identity;
 pub mod records;
 pub mod sequences;
 pub mod sources;
 
 use async_trait::async_trait;
+use domain::appointment::Appointment;
+use domain::engagement::{Engagement, Signal};
 use domain::sequence::{Definition, Enrolment, Sequence};
+use domain::timeline::LeadEvent;
 use domain::{
-    Address, ApiKeyId, ConsentEvent, Email, EnrolmentId, JobId, Lead, LeadId, LeadStatus, Message,
-    MessageId, Phone, Role, SequenceId, SessionId, SourceId, SupportGrantId, Tenant, TenantId,
-    Timestamp, UserId,
+    Address, ApiKeyId, AppointmentId, ConsentEvent, Email, EnrolmentId, JobId, Lead, LeadId,
+    LeadStatus, Message, MessageId, Phone, Role, SequenceId, SessionId, SourceId, SupportGrantId,
+    Tenant, TenantId, Timestamp, UserId,
 };
 
 pub use compliance::{
@@ -33,6 +37,10 @@ pub use compliance::{
     SuppressionEntry,
 };
 pub use error::{DbError, DbResult};
+pub use followup::{
+    AppointmentChange, NewAppointment, NewLeadEvent, RecoveryBatch, RecoveryCandidate,
+    RecoveryDone, RecoveryQuery, RecoveryRun,
+};
 pub use identity::*;
 pub use records::*;
 pub use sources::{NewSource, SourceRecord, SourceUpdate};
@@ -281,21 +289,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         address: &Address,
     ) -> DbResult<Option<Lead>>;
     async fn list_leads(&self, tenant: Tenant, query: &LeadQuery) -> DbResult<Vec<Lead>>;
-    /// Moves a lead's status; returns false when the lead does not exist in this tenant.
+    /// Moves a lead's status, with its timeline entry when it changes (by `actor`); returns
+    /// false when the lead does not exist in this tenant.
     async fn set_lead_status(
         &self,
         tenant: Tenant,
         id: LeadId,
         status: LeadStatus,
+        actor: &str,
         at: Timestamp,
     ) -> DbResult<bool>;
-    /// Moves the status only when the lead is currently in `from` (e.g. new -> contacted).
+    /// Moves the status only when the lead is currently in `from` (e.g. new -> contacted), with
+    /// its timeline entry, in one statement.
     async fn advance_lead_status(
         &self,
         tenant: Tenant,
         id: LeadId,
         from: LeadStatus,
         to: LeadStatus,
+        actor: &str,
         at: Timestamp,
     ) -> DbResult<bool>;
     /// Erases a lead (a privacy request), in one transaction: every address of theirs goes on the
@@ -502,6 +514,70 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         reason: &str,
         at: Timestamp,
     ) -> DbResult<u64>;
+
+    // ---- timeline ------------------------------------------------------------------------
+
+    /// Appends an entry to a lead's timeline (a note, an appointment's change, a run started).
+    /// `NotFound` when the organisation has no such lead.
+    async fn append_lead_event(&self, tenant: Tenant, event: NewLeadEvent) -> DbResult<LeadEvent>;
+    /// A lead's timeline entries, newest first, before `before` when given.
+    async fn list_lead_events(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> DbResult<Vec<LeadEvent>>;
+
+    // ---- engagement and recovery ---------------------------------------------------------
+
+    /// Adds `signal` to the lead's engagement, in one row update; a reply also restarts the
+    /// lead's quiet time (bringing a retired lead back into recovery). `None` when the
+    /// organisation has no such lead.
+    async fn record_signal(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        signal: Signal,
+        at: Timestamp,
+    ) -> DbResult<Option<Engagement>>;
+    /// The leads a recovery rule is after, longest quiet first, read through the recovery
+    /// index (never every lead of the organisation).
+    async fn recovery_candidates(
+        &self,
+        tenant: Tenant,
+        query: &RecoveryQuery,
+    ) -> DbResult<Vec<RecoveryCandidate>>;
+    /// Starts a batch of recovery runs and retires leads out of the window, in one
+    /// transaction. A lead running the sequence already is skipped: it keeps its attempts, and
+    /// its quiet time restarts so that the next scans pass it by while it runs.
+    async fn start_recovery(&self, tenant: Tenant, batch: RecoveryBatch) -> DbResult<RecoveryDone>;
+
+    // ---- appointments --------------------------------------------------------------------
+
+    /// Books an appointment with its reminders, in one transaction: the lead moves to `booked`
+    /// (unless won or opted out) and both changes go on its timeline. `NotFound` when the
+    /// organisation has no such lead.
+    async fn book_appointment(&self, tenant: Tenant, new: NewAppointment) -> DbResult<Appointment>;
+    /// Reschedules or cancels a scheduled appointment at `revision`, with its timeline entry.
+    /// `None` when the organisation has no such scheduled appointment at that revision (it was
+    /// changed meanwhile, or cancelled).
+    async fn change_appointment(
+        &self,
+        tenant: Tenant,
+        id: AppointmentId,
+        revision: i32,
+        change: AppointmentChange,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<Appointment>>;
+    async fn get_appointment(
+        &self,
+        tenant: Tenant,
+        id: AppointmentId,
+    ) -> DbResult<Option<Appointment>>;
+    /// A lead's appointments, soonest first.
+    async fn list_appointments(&self, tenant: Tenant, lead: LeadId) -> DbResult<Vec<Appointment>>;
 
     // ---- jobs ----------------------------------------------------------------------------
 

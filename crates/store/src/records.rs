@@ -50,6 +50,42 @@ pub struct TenantSettings {
     pub support_contact: String,
     /// The organisation's own compliance rules (stricter than the law, never looser).
     pub compliance: ComplianceSettings,
+    /// Silent-lead recovery: which quiet leads are started on which sequence. Checked in order;
+    /// a lead is taken by the first rule it matches.
+    pub recovery: Vec<domain::recovery::RecoveryRule>,
+    /// Appointment reminders: when, and what they say.
+    pub reminders: ReminderSettings,
+}
+
+/// Reminders before each appointment, each sent by text (when the lead has a number) and by
+/// email with a calendar invitation (when they have an address), as transactional messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ReminderSettings {
+    /// ISO 8601 durations before the start (`PT24H`, `PT2H`); at most 5, each up to 30 days.
+    /// Empty: no reminders.
+    pub before: Vec<String>,
+    /// minijinja templates; `{{ appointment_time }}` is the start in the lead's time zone.
+    pub sms: String,
+    pub email_subject: String,
+    pub email_body: String,
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        Self {
+            before: vec!["PT24H".to_owned(), "PT2H".to_owned()],
+            sms: "Hi {{ first_name | default('there') }}, a reminder from {{ business_name }}: \
+                {{ appointment_title }} on {{ appointment_time }}. Reply STOP to opt out."
+                .to_owned(),
+            email_subject: "Reminder: {{ appointment_title }} on {{ appointment_time }}".to_owned(),
+            email_body: "Hi {{ first_name | default('there') }},\n\nA reminder of your \
+                {{ appointment_title }} with {{ business_name }} on {{ appointment_time }}\
+                {% if appointment_location %} at {{ appointment_location }}{% endif %}.\n\n\
+                The invitation is attached for your calendar.\n\n{{ business_name }}"
+                .to_owned(),
+        }
+    }
 }
 
 /// An organisation's own compliance rules and the facts the law asks it to have on file.
@@ -108,6 +144,8 @@ impl Default for TenantSettings {
             email_from: "hello@leadline.invalid".to_owned(),
             support_contact: String::new(),
             compliance: ComplianceSettings::default(),
+            recovery: Vec::new(),
+            reminders: ReminderSettings::default(),
         }
     }
 }
@@ -407,6 +445,7 @@ pub struct NewEnrolment {
     pub version: i32,
     pub enrolled_at: Timestamp,
     pub next_run_at: Timestamp,
+    pub origin: domain::sequence::Origin,
 }
 
 /// Where an active run goes from the step it is at.

@@ -1,6 +1,6 @@
 //! Row types of sequences and enrolments, shared by both backends.
 
-use domain::sequence::{Definition, Enrolment, EnrolmentState, Sequence};
+use domain::sequence::{Definition, Enrolment, EnrolmentState, Origin, Sequence};
 use domain::{EnrolmentId, LeadId, SequenceId, TenantId};
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ pub fn definition_json(definition: &Definition) -> DbResult<String> {
 macro_rules! enrolment_columns {
     () => {
         "id, tenant_id, lead_id, sequence_id, version, state, step, next_run_at, exit_reason, \
-         enrolled_at, updated_at"
+         enrolled_at, updated_at, origin"
     };
 }
 
@@ -71,6 +71,7 @@ pub struct EnrolmentRow {
     pub exit_reason: Option<String>,
     pub enrolled_at: i64,
     pub updated_at: i64,
+    pub origin: String,
 }
 
 impl EnrolmentRow {
@@ -88,6 +89,8 @@ impl EnrolmentRow {
             exit_reason: self.exit_reason,
             enrolled_at: ts(self.enrolled_at)?,
             updated_at: ts(self.updated_at)?,
+            origin: Origin::parse(&self.origin)
+                .ok_or_else(|| DbError::corrupt(format!("enrolment origin {:?}", self.origin)))?,
         })
     }
 }

@@ -87,6 +87,15 @@ impl Actor {
         }
     }
 
+    /// Who did it, as a lead's timeline names them: `user:{id}`, `key:{id}`, `operator:{id}`.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::ApiKey(id) => format!("key:{id}"),
+            Actor::User { user, .. } => format!("user:{user}"),
+            Actor::Operator { user, .. } => format!("operator:{user}"),
+        }
+    }
+
     /// For the audit log: (kind, id).
     pub fn audit_actor(&self) -> (store::ActorKind, String) {
         match self {

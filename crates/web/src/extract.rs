@@ -115,6 +115,7 @@ id_path_params!(
     domain::SourceId,
     domain::SequenceId,
     domain::EnrolmentId,
+    domain::AppointmentId,
     domain::TenantId,
     domain::ReviewId,
 );

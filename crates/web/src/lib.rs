@@ -299,6 +299,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::sequences::exit))
         .routes(routes!(routes::conversation::send))
         .routes(routes!(routes::conversation::preview))
+        .routes(routes!(routes::followup::timeline))
+        .routes(routes!(routes::followup::add_note))
+        .routes(routes!(
+            routes::followup::book,
+            routes::followup::list_appointments
+        ))
+        .routes(routes!(routes::followup::reschedule))
+        .routes(routes!(routes::followup::cancel))
+        .routes(routes!(routes::followup::run_recovery))
         .routes(routes!(routes::integrations::list))
         .routes(routes!(
             routes::integrations::put,

@@ -36,11 +36,20 @@ pub struct LeadView {
     pub created_at: String,
     pub updated_at: String,
     pub last_touch_at: String,
+    /// `hot`, `warm` or `cold`, from the recency and frequency of replies, clicks and opens.
+    pub engagement: domain::engagement::Level,
+    /// The score behind it now (a reply weighs 3, a click 1.5, an open 0.5; each halves
+    /// every 7 days).
+    pub engagement_score: f64,
 }
 
-impl From<Lead> for LeadView {
-    fn from(l: Lead) -> Self {
+impl LeadView {
+    /// The lead as the API shows it at `now` (engagement cools as time passes).
+    pub fn at(l: Lead, now: domain::Timestamp) -> Self {
+        let score = l.engagement.score_at(now);
         Self {
+            engagement: l.engagement.level_at(now),
+            engagement_score: (score * 100.0).round() / 100.0,
             id: l.id,
             status: l.status,
             source: l.source,

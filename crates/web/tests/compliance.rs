@@ -656,6 +656,7 @@ async fn marketing_emails_carry_one_click_unsubscribe() {
         answering: None,
         requested_at: None,
         organisation: None,
+        attachments: Vec::new(),
     };
     let Dispatched::Sent(_) = app.engine.dispatch(out, None).await.unwrap() else {
         panic!("a consented marketing email at noon should go");

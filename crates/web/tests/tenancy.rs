@@ -80,6 +80,41 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "get",
+        "/api/v1/leads/{id}/timeline",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/leads/{id}/notes",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/leads/{id}/appointments",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/leads/{id}/appointments",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "put",
+        "/api/v1/appointments/{id}",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/appointments/{id}/cancel",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "post",
+        "/api/v1/recovery/run",
+        "timelines_appointments_and_recovery_belong_to_one_organisation",
+    ),
+    (
+        "get",
         "/api/v1/integrations",
         "integrations_and_provider_hooks_belong_to_one_organisation",
     ),
@@ -1507,4 +1542,152 @@ async fn sequences_and_runs_belong_to_one_organisation() {
     )
     .await;
     assert_eq!(runs["data"][0]["state"], "active");
+}
+
+#[tokio::test]
+async fn timelines_appointments_and_recovery_belong_to_one_organisation() {
+    let (app, a, b, lead) = two_orgs().await;
+    let lead_id = lead["id"].as_str().unwrap();
+    let res = app
+        .post(
+            &a,
+            &format!("/api/v1/leads/{lead_id}/appointments"),
+            &json!({ "starts_at": "2026-03-10T15:00:00Z", "ends_at": "2026-03-10T16:00:00Z",
+                     "time_zone": "America/Los_Angeles", "location": "1 Alpha Way" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let appointment: Value = res.json().await.unwrap();
+    let appointment_id = appointment["id"].as_str().unwrap();
+    let res = app
+        .post(
+            &a,
+            &format!("/api/v1/leads/{lead_id}/notes"),
+            &json!({ "text": "Alpha's note" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let slot = json!({ "starts_at": "2026-03-11T15:00:00Z", "ends_at": "2026-03-11T16:00:00Z" });
+    for (method, path, body) in [
+        (
+            Method::GET,
+            format!("/api/v1/leads/{lead_id}/timeline"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/leads/{lead_id}/notes"),
+            Some(json!({ "text": "Beta's note" })),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/leads/{lead_id}/appointments"),
+            Some(slot.clone()),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/leads/{lead_id}/appointments"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/appointments/{appointment_id}"),
+            Some(slot.clone()),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/appointments/{appointment_id}/cancel"),
+            Some(json!({})),
+        ),
+    ] {
+        let mut req = app.with_bearer(method.clone(), &path, &b.key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 404, "{method} {path}");
+    }
+    // A's appointment is untouched, and only A's note is on A's timeline.
+    let list = json_of(
+        app.get(&a, &format!("/api/v1/leads/{lead_id}/appointments"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["data"][0]["state"], "scheduled");
+    assert_eq!(list["data"][0]["revision"], 1);
+    let timeline = json_of(
+        app.get(&a, &format!("/api/v1/leads/{lead_id}/timeline"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let notes: Vec<&str> = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "note")
+        .map(|e| e["event"]["note"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes, ["Alpha's note"]);
+
+    // B's recovery pass reaches none of A's leads, whatever A's rules.
+    let res = app
+        .post(
+            &a,
+            "/api/v1/sequences",
+            &json!({ "name": "Win back", "steps": [{ "channel": "sms", "delay": "PT0S",
+                     "purpose": "marketing", "template": "Still there?" }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let seq: Value = res.json().await.unwrap();
+    let res = app
+        .client
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(&a.key)
+        .json(&json!({ "recovery": [{ "status": "contacted", "silent_for": "PT1H", "sequence_id": seq["id"] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(&b.key)
+        .json(&json!({ "recovery": [{ "status": "contacted", "silent_for": "PT1H", "sequence_id": seq["id"] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "A's sequence is no sequence of B's");
+    // A's quiet lead (the first one is booked now).
+    let res = app
+        .post_lead(&a, json!({ "name": "Al", "phone": "+14155552672" }))
+        .await;
+    assert_eq!(res.status(), 201);
+    app.drain().await;
+    app.clock.advance(jiff::SignedDuration::from_hours(3 * 24));
+    let report = json_of(
+        app.post(&b, "/api/v1/recovery/run", &json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(report["started"], 0);
+    let report = json_of(
+        app.post(&a, "/api/v1/recovery/run", &json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(report["started"], 1, "A's own pass finds A's quiet lead");
 }

@@ -36,12 +36,12 @@ impl Job for FirstResponse {
             JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
         })?;
         let settings = &org.settings;
-        let vars = MessageVars {
-            first_name: lead.first_name().map(str::to_owned),
-            business_name: org.brand().to_owned(),
-            source: lead.source.clone(),
-            support_contact: settings.support_contact.clone(),
+        let channel = if lead.phone.is_some() {
+            domain::Channel::Sms
+        } else {
+            domain::Channel::Email
         };
+        let vars = MessageVars::for_lead(&org, &lead, channel);
         let render =
             |source: &str, max| templates::render(source, &vars, max).map_err(JobError::permanent);
         let (to, from, subject, body) = match (&lead.phone, &lead.email, &self.missed_call) {
@@ -88,6 +88,7 @@ impl Job for FirstResponse {
             answering: None,
             requested_at: None,
             organisation: Some(org),
+            attachments: Vec::new(),
             lead: Some(lead),
         };
         let dispatched = engine.dispatch(out, Some(info)).await?;
@@ -108,6 +109,7 @@ impl Job for FirstResponse {
                         self.lead_id,
                         LeadStatus::New,
                         LeadStatus::Contacted,
+                        "system",
                         engine.clock.now(),
                     )
                     .await?;

@@ -113,6 +113,7 @@ impl Job for KeywordReply {
             answering,
             requested_at: None,
             organisation: Some(org),
+            attachments: Vec::new(),
         };
         match engine.dispatch(out, Some(info)).await? {
             Dispatched::Deferred { until, .. } => Ok(Outcome::Defer(until)),

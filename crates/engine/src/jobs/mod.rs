@@ -1,9 +1,11 @@
 //! Job kinds. One file per kind; each is a serde payload with a `NAME` and a `run`.
 
+mod appointment_reminder;
 mod first_response;
 mod keyword_reply;
 mod manual_message;
 mod meta_lead;
+mod recovery_scan;
 mod sequence_step;
 
 use std::time::Duration;
@@ -16,10 +18,12 @@ use store::{JobRecord, NewJob};
 
 use crate::Engine;
 
+pub use appointment_reminder::AppointmentReminder;
 pub use first_response::FirstResponse;
 pub use keyword_reply::{KeywordReply, ReplyKind};
 pub use manual_message::ManualMessage;
 pub use meta_lead::{MetaLead, map_lead};
+pub use recovery_scan::RecoveryScan;
 pub use sequence_step::SequenceStep;
 
 /// What a job's run asks of the runner.
@@ -118,6 +122,8 @@ pub(crate) async fn run(engine: &Engine, job: &JobRecord) -> Result<Outcome, Job
         KeywordReply::NAME => run_kind::<KeywordReply>(engine, job, &info).await,
         MetaLead::NAME => run_kind::<MetaLead>(engine, job, &info).await,
         SequenceStep::NAME => run_kind::<SequenceStep>(engine, job, &info).await,
+        RecoveryScan::NAME => run_kind::<RecoveryScan>(engine, job, &info).await,
+        AppointmentReminder::NAME => run_kind::<AppointmentReminder>(engine, job, &info).await,
         ManualMessage::NAME => run_kind::<ManualMessage>(engine, job, &info).await,
         other => Err(JobError::permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"

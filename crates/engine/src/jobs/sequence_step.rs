@@ -8,8 +8,8 @@
 //! by another worker, is left alone.
 
 use async_trait::async_trait;
-use domain::sequence::{EnrolmentState, ExitRule, LeadFacts};
-use domain::{Direction, EnrolmentId, LeadStatus};
+use domain::sequence::{EnrolmentState, ExitRule, LeadFacts, Origin};
+use domain::{Direction, EnrolmentId, LeadStatus, Purpose};
 use serde::{Deserialize, Serialize};
 use store::{Advance, MessageQuery};
 
@@ -101,6 +101,12 @@ impl Job for SequenceStep {
             has_replied: replied,
             has_email: lead.email.is_some(),
             has_phone: lead.phone.is_some(),
+            engagement: lead.engagement.level_at(engine.clock.now()),
+        };
+        // A recovery run writes to someone who went quiet: marketing, whatever the step says.
+        let purpose = match run.origin {
+            Origin::Recovery => Purpose::Marketing,
+            Origin::Manual | Origin::Intake => step.purpose,
         };
         let to = address_of(&lead, step.channel).filter(|_| step.conditions.hold(facts));
         if let Some(to) = to {
@@ -109,8 +115,7 @@ impl Job for SequenceStep {
             })?;
             match compose(&org, &lead, step) {
                 Ok(composed) => {
-                    let mut out =
-                        Outgoing::to_lead(tenant, org, lead, to, step.purpose, composed.body);
+                    let mut out = Outgoing::to_lead(tenant, org, lead, to, purpose, composed.body);
                     out.subject = composed.subject;
                     out.dedupe_key = Some(format!("seq:{}:{}", run.id, run.step));
                     match engine.dispatch(out, Some(info)).await? {

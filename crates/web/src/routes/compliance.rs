@@ -138,6 +138,7 @@ fn outgoing(
 ) -> Outgoing {
     Outgoing {
         organisation: Some(organisation),
+        attachments: Vec::new(),
         tenant,
         lead: None,
         to,

@@ -272,6 +272,8 @@ pub async fn preview(
         business_name: org.brand().to_owned(),
         source,
         support_contact: org.settings.support_contact.clone(),
+        opt_out_line: engine::templates::SMS_OPT_OUT_LINE.to_owned(),
+        ..engine::templates::MessageVars::default()
     };
     let mut errors = Vec::new();
     let body_text =

@@ -519,6 +519,7 @@ pub async fn test(
         answering: None,
         requested_at: Some(now),
         organisation: None,
+        attachments: Vec::new(),
     };
     match e.dispatch(out, None).await {
         Ok(Dispatched::Sent(m)) => Ok(Json(TestResult {

@@ -251,7 +251,11 @@ pub async fn create(
         StatusCode::OK
     };
     let location = format!("/api/v1/leads/{}", outcome.lead.id);
-    let mut res = (status, Json(LeadView::from(outcome.lead))).into_response();
+    let mut res = (
+        status,
+        Json(LeadView::at(outcome.lead, state.engine.clock.now())),
+    )
+        .into_response();
     if outcome.created
         && let Ok(v) = HeaderValue::from_str(&location)
     {
@@ -370,7 +374,10 @@ pub async fn list(
         ))
         .await?;
     Ok(Json(Page {
-        data: leads.into_iter().map(LeadView::from).collect(),
+        data: leads
+            .into_iter()
+            .map(|l| LeadView::at(l, state.engine.clock.now()))
+            .collect(),
         next_cursor,
     }))
 }
@@ -420,7 +427,7 @@ pub async fn get(
         ))
         .await?;
     Ok(Json(LeadDetail {
-        lead: lead.into(),
+        lead: LeadView::at(lead, state.engine.clock.now()),
         messages: messages.into_iter().map(MessageView::from).collect(),
         consent_events: consent.into_iter().map(ConsentEventView::from).collect(),
     }))
@@ -479,7 +486,14 @@ pub async fn update(
         // Moved only from the status read, so a concurrent opt-out is never overwritten.
         if !engine
             .store
-            .advance_lead_status(key.tenant, id, from, to, engine.clock.now())
+            .advance_lead_status(
+                key.tenant,
+                id,
+                from,
+                to,
+                &key.actor.label(),
+                engine.clock.now(),
+            )
             .await?
         {
             return Err(
@@ -511,5 +525,5 @@ pub async fn update(
         .get_lead(key.tenant, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(lead.into()))
+    Ok(Json(LeadView::at(lead, engine.clock.now())))
 }

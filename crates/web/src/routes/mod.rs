@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod conversation;
+pub mod followup;
 pub mod hooks;
 pub mod integrations;
 pub mod jobs;

@@ -120,6 +120,9 @@ pub struct EnrolmentView {
     pub exit_reason: Option<String>,
     pub enrolled_at: String,
     pub updated_at: String,
+    /// `manual` (the API), `intake` (a source rule) or `recovery` (a silent-lead rule: every
+    /// step goes as marketing).
+    pub origin: domain::sequence::Origin,
 }
 
 impl From<Enrolment> for EnrolmentView {
@@ -135,6 +138,7 @@ impl From<Enrolment> for EnrolmentView {
             exit_reason: e.exit_reason,
             enrolled_at: ts(e.enrolled_at),
             updated_at: ts(e.updated_at),
+            origin: e.origin,
         }
     }
 }
@@ -372,7 +376,16 @@ pub async fn enrol(
     let conflict = |kind: &'static str, detail: &str| {
         Err(ApiError::new(StatusCode::CONFLICT, kind, "Cannot enrol").detail(detail))
     };
-    let enrolment = match state.engine.enrol(auth.tenant, &lead, &sequence).await {
+    let enrolment = match state
+        .engine
+        .enrol(
+            auth.tenant,
+            &lead,
+            &sequence,
+            domain::sequence::Origin::Manual,
+        )
+        .await
+    {
         Ok(e) => e,
         Err(EnrolError::AlreadyRunning) => {
             return conflict(

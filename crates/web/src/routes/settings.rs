@@ -61,6 +61,10 @@ pub struct UpdateSettings {
     /// caps, the Texas registration, the postal address for marketing emails, the message
     /// frequency named in HELP answers.
     pub compliance: Option<ComplianceSettings>,
+    /// Silent-lead recovery rules, replaced whole (at most 10; checked in order).
+    pub recovery: Option<Vec<domain::recovery::RecoveryRule>>,
+    /// Appointment reminders: offsets before the start and templates, replaced whole.
+    pub reminders: Option<store::ReminderSettings>,
     /// Secrets to set (a string) or remove (`null`), by name.
     pub secrets: Option<BTreeMap<String, Option<String>>>,
 }
@@ -207,6 +211,35 @@ pub async fn put(
         }
         settings.compliance = compliance;
         changed.push("compliance");
+    }
+    if let Some(rules) = update.recovery {
+        if rules.len() > 10 {
+            check("recovery", Err("at most 10 rules".to_owned()));
+        }
+        for (i, rule) in rules.iter().enumerate() {
+            for (field, message) in rule.problems(&format!("recovery[{i}]")) {
+                check(&field, Err(message));
+            }
+            let live = store
+                .get_sequence(auth.tenant, rule.sequence_id, None)
+                .await?
+                .is_some_and(|s| s.archived_at.is_none());
+            if !live {
+                check(
+                    &format!("recovery[{i}].sequence_id"),
+                    Err("no live sequence of this organisation has this id".to_owned()),
+                );
+            }
+        }
+        settings.recovery = rules;
+        changed.push("recovery");
+    }
+    if let Some(reminders) = update.reminders {
+        for (field, message) in engine::appointments::reminder_problems(&reminders) {
+            check(&format!("reminders.{field}"), Err(message));
+        }
+        settings.reminders = reminders;
+        changed.push("reminders");
     }
 
     let mut secret_changes = Vec::new();

@@ -1,0 +1,554 @@
+//! Timelines, engagement, silent-lead recovery and appointments on PostgreSQL.
+
+use domain::appointment::{Appointment, AppointmentState};
+use domain::engagement::{Engagement, Signal};
+use domain::sequence::Origin;
+use domain::timeline::LeadEvent;
+use domain::{AppointmentId, LeadEventId, LeadId, LeadStatus, Tenant, TenantId, Timestamp};
+use sqlx::PgConnection;
+use store::codec::{ts_opt, us};
+use store::followup::{
+    AppointmentRow, LeadEventRow, RecoveryRow, appointment_event, booking_moves, enrolled_event,
+    seal_location,
+};
+use store::{
+    AppointmentChange, DbError, DbResult, NewAppointment, NewLeadEvent, RecoveryBatch,
+    RecoveryCandidate, RecoveryDone, RecoveryQuery, appointment_columns,
+};
+use uuid::Uuid;
+
+use crate::backend::{insert_job, notify_jobs};
+use crate::{PostgresStore, db};
+
+const SELECT_APPOINTMENT: &str = concat!("SELECT ", appointment_columns!(), " FROM appointments");
+
+/// Writes a timeline entry inside the caller's transaction.
+pub(crate) async fn insert_lead_event(
+    conn: &mut PgConnection,
+    cipher: &crypto::Cipher,
+    tenant: TenantId,
+    event: &NewLeadEvent,
+) -> DbResult<()> {
+    let (data, note) = event.sealed(cipher, tenant);
+    sqlx::query(
+        "INSERT INTO lead_events (id, tenant_id, lead_id, kind, actor, data, note_ct, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.id.as_uuid())
+    .bind(tenant.as_uuid())
+    .bind(event.lead_id.as_uuid())
+    .bind(event.kind.as_str())
+    .bind(&event.actor)
+    .bind(data)
+    .bind(note)
+    .bind(us(event.at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The lead's status, locked for the rest of the transaction, when the organisation has it.
+async fn lock_status(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    lead: LeadId,
+) -> DbResult<Option<LeadStatus>> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM leads WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant.as_uuid())
+            .bind(lead.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    status
+        .map(|s| {
+            LeadStatus::parse(&s).ok_or_else(|| DbError::corrupt(format!("lead status {s:?}")))
+        })
+        .transpose()
+}
+
+/// Moves the lead to `to` with its timeline entry, inside the caller's transaction; nothing when
+/// it is there already. `None` when there is no such lead.
+async fn move_status(
+    conn: &mut PgConnection,
+    cipher: &crypto::Cipher,
+    tenant: TenantId,
+    lead: LeadId,
+    to: LeadStatus,
+    actor: &str,
+    at: Timestamp,
+) -> DbResult<Option<bool>> {
+    let Some(from) = lock_status(conn, tenant, lead).await? else {
+        return Ok(None);
+    };
+    if from == to {
+        return Ok(Some(false));
+    }
+    sqlx::query("UPDATE leads SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+        .bind(to.as_str())
+        .bind(us(at))
+        .bind(tenant.as_uuid())
+        .bind(lead.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    insert_lead_event(
+        conn,
+        cipher,
+        tenant,
+        &NewLeadEvent::status(lead, from, to, actor, at),
+    )
+    .await?;
+    Ok(Some(true))
+}
+
+impl PostgresStore {
+    pub(crate) async fn set_lead_status_impl(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        status: LeadStatus,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let moved = move_status(&mut tx, &self.cipher, tenant.id(), id, status, actor, at).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(moved.is_some())
+    }
+
+    pub(crate) async fn advance_lead_status_impl(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        from: LeadStatus,
+        to: LeadStatus,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        // One statement: the row lock makes the check and the move atomic between processes,
+        // and the timeline entry is written only when the move happened.
+        let event = NewLeadEvent::status(id, from, to, actor, at);
+        let (data, _) = event.sealed(&self.cipher, tenant.id());
+        let done = sqlx::query(
+            "WITH moved AS (UPDATE leads SET status = $1, updated_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND status = $5 RETURNING id) \
+             INSERT INTO lead_events (id, tenant_id, lead_id, kind, actor, data, created_at) \
+             SELECT $6, $3, moved.id, 'status', $7, $8, $2 FROM moved",
+        )
+        .bind(to.as_str())
+        .bind(us(at))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .bind(from.as_str())
+        .bind(event.id.as_uuid())
+        .bind(&event.actor)
+        .bind(data)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn append_lead_event_impl(
+        &self,
+        tenant: Tenant,
+        event: NewLeadEvent,
+    ) -> DbResult<LeadEvent> {
+        let (data, note) = event.sealed(&self.cipher, tenant.id());
+        let done = sqlx::query(
+            "INSERT INTO lead_events (id, tenant_id, lead_id, kind, actor, data, note_ct, created_at) \
+             SELECT $1, $2, id, $4, $5, $6, $7, $8 FROM leads WHERE tenant_id = $2 AND id = $3",
+        )
+        .bind(event.id.as_uuid())
+        .bind(tenant.id().as_uuid())
+        .bind(event.lead_id.as_uuid())
+        .bind(event.kind.as_str())
+        .bind(&event.actor)
+        .bind(data)
+        .bind(note)
+        .bind(us(event.at))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(LeadEvent {
+            id: event.id,
+            lead_id: event.lead_id,
+            kind: event.kind,
+            actor: event.actor,
+            data: event.data,
+            note: event.note,
+            at: event.at,
+        })
+    }
+
+    pub(crate) async fn list_lead_events_impl(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> DbResult<Vec<LeadEvent>> {
+        sqlx::query_as::<_, LeadEventRow>(
+            "SELECT id, lead_id, kind, actor, data, note_ct, created_at FROM lead_events \
+             WHERE tenant_id = $1 AND lead_id = $2 AND ($3::BIGINT IS NULL OR created_at < $3) \
+             ORDER BY created_at DESC, id DESC LIMIT $4",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(lead.as_uuid())
+        .bind(before.map(us))
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher, tenant.id()))
+        .collect()
+    }
+
+    pub(crate) async fn record_signal_impl(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        signal: Signal,
+        at: Timestamp,
+    ) -> DbResult<Option<Engagement>> {
+        let t = tenant.id().as_uuid();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row: Option<(f64, Option<i64>)> = sqlx::query_as(
+            "SELECT engagement, engagement_at FROM leads WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(t)
+        .bind(lead.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some((score, stored_at)) = row else {
+            return Ok(None);
+        };
+        let next = Engagement {
+            score,
+            at: ts_opt(stored_at)?,
+        }
+        .with(signal, at);
+        sqlx::query(
+            "UPDATE leads SET engagement = $1, engagement_at = $2, \
+             quiet_since = CASE WHEN $3 THEN GREATEST(COALESCE(quiet_since, $4), $4) ELSE quiet_since END \
+             WHERE tenant_id = $5 AND id = $6",
+        )
+        .bind(next.score)
+        .bind(next.at.map(us))
+        .bind(signal == Signal::Reply)
+        .bind(us(at))
+        .bind(t)
+        .bind(lead.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(next))
+    }
+
+    pub(crate) async fn recovery_candidates_impl(
+        &self,
+        tenant: Tenant,
+        query: &RecoveryQuery,
+    ) -> DbResult<Vec<RecoveryCandidate>> {
+        let attempts: Vec<i32> = (0..query.attempts_below.max(1))
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+            .collect();
+        sqlx::query_as::<_, RecoveryRow>(
+            "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
+             FROM leads WHERE tenant_id = $1 AND status = $2 AND recovery_attempts = ANY($3) \
+             AND quiet_since IS NOT NULL AND quiet_since <= $4 \
+             AND ($6::BIGINT IS NULL OR (quiet_since, id) > ($6, $7)) \
+             ORDER BY quiet_since, id LIMIT $5",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(query.status.as_str())
+        .bind(attempts)
+        .bind(us(query.quiet_before))
+        .bind(i64::from(query.limit))
+        .bind(query.after.map(|(t, _)| us(t)))
+        .bind(query.after.map(|(_, id)| id.as_uuid()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(RecoveryRow::into_candidate)
+        .collect()
+    }
+
+    pub(crate) async fn start_recovery_impl(
+        &self,
+        tenant: Tenant,
+        batch: RecoveryBatch,
+    ) -> DbResult<RecoveryDone> {
+        let t = tenant.id().as_uuid();
+        let at = us(batch.at);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut done = RecoveryDone::default();
+        if let Some(first) = batch.runs.first() {
+            // One statement for the whole batch: a round trip per run would cost more than the
+            // rest of the scan.
+            let mut enrolment_ids = Vec::with_capacity(batch.runs.len());
+            let mut lead_ids = Vec::with_capacity(batch.runs.len());
+            let mut dues = Vec::with_capacity(batch.runs.len());
+            let mut job_ids = Vec::with_capacity(batch.runs.len());
+            let mut payloads = Vec::with_capacity(batch.runs.len());
+            let mut dedupes = Vec::with_capacity(batch.runs.len());
+            let mut event_ids = Vec::with_capacity(batch.runs.len());
+            for run in &batch.runs {
+                enrolment_ids.push(run.enrolment_id.as_uuid());
+                lead_ids.push(run.lead_id.as_uuid());
+                dues.push(us(run.due));
+                job_ids.push(run.job.id.as_uuid());
+                payloads.push(run.job.payload.to_string());
+                dedupes.push(run.job.dedupe_key.clone());
+                event_ids.push(LeadEventId::new().as_uuid());
+            }
+            let event = enrolled_event(
+                first.lead_id,
+                batch.sequence_id,
+                batch.version,
+                Origin::Recovery,
+                batch.at,
+            );
+            let started: i64 = sqlx::query_scalar(
+                "WITH input AS ( \
+                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::uuid[]) \
+                   AS i(enrolment_id, lead_id, due, job_id, payload, dedupe, event_id)), \
+                 ins AS ( \
+                   INSERT INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, step, \
+                     next_run_at, enrolled_at, updated_at, origin) \
+                   SELECT enrolment_id, $8, lead_id, $9, $10, 'active', 0, due, $11, $11, 'recovery' FROM input \
+                   ON CONFLICT (tenant_id, lead_id, sequence_id) WHERE state = 'active' DO NOTHING \
+                   RETURNING id), \
+                 started AS (SELECT i.* FROM input i JOIN ins ON ins.id = i.enrolment_id), \
+                 queued AS ( \
+                   INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, run_at, \
+                     dedupe_key, created_at, updated_at) \
+                   SELECT job_id, $8, $12, payload, 'ready', 0, $13, due, dedupe, $11, $11 FROM started \
+                   RETURNING 1), \
+                 counted AS ( \
+                   UPDATE leads l SET recovery_attempts = l.recovery_attempts + 1, quiet_since = $11 \
+                   FROM started s WHERE l.tenant_id = $8 AND l.id = s.lead_id RETURNING 1), \
+                 running AS ( \
+                   UPDATE leads l SET quiet_since = $11 FROM input i \
+                   WHERE l.tenant_id = $8 AND l.id = i.lead_id \
+                   AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = i.enrolment_id) RETURNING 1), \
+                 noted AS ( \
+                   INSERT INTO lead_events (id, tenant_id, lead_id, kind, actor, data, created_at) \
+                   SELECT event_id, $8, lead_id, 'enrolled', 'system', $14, $11 FROM started RETURNING 1) \
+                 SELECT count(*) FROM started",
+            )
+            .bind(enrolment_ids)
+            .bind(lead_ids)
+            .bind(dues)
+            .bind(job_ids)
+            .bind(payloads)
+            .bind(dedupes)
+            .bind(event_ids)
+            .bind(t)
+            .bind(batch.sequence_id.as_uuid())
+            .bind(batch.version)
+            .bind(at)
+            .bind(&first.job.kind)
+            .bind(i64::from(first.job.max_attempts))
+            .bind(event.data.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            done.started = u64::try_from(started).unwrap_or(0);
+            done.running = u64::try_from(batch.runs.len()).unwrap_or(0) - done.started;
+        }
+        if !batch.retire.is_empty() {
+            let ids: Vec<Uuid> = batch.retire.iter().map(LeadId::as_uuid).collect();
+            done.retired = sqlx::query(
+                "UPDATE leads SET quiet_since = NULL WHERE tenant_id = $1 AND id = ANY($2)",
+            )
+            .bind(t)
+            .bind(ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        }
+        if done.started > 0 {
+            notify_jobs(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(done)
+    }
+
+    pub(crate) async fn book_appointment_impl(
+        &self,
+        tenant: Tenant,
+        new: NewAppointment,
+    ) -> DbResult<Appointment> {
+        let t = tenant.id();
+        let appointment = Appointment {
+            id: new.id,
+            tenant_id: t,
+            lead_id: new.lead_id,
+            state: AppointmentState::Scheduled,
+            starts_at: new.slot.starts_at,
+            ends_at: new.slot.ends_at,
+            time_zone: new.slot.time_zone.clone(),
+            title: new.slot.title.clone(),
+            location: new.slot.location.clone(),
+            revision: 1,
+            created_at: new.at,
+            updated_at: new.at,
+        };
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let Some(status) = lock_status(&mut tx, t, new.lead_id).await? else {
+            return Err(DbError::NotFound);
+        };
+        let location = seal_location(&self.cipher, t, new.id, new.slot.location.as_deref());
+        sqlx::query(
+            "INSERT INTO appointments (id, tenant_id, lead_id, state, starts_at, ends_at, time_zone, \
+             title, location_ct, revision, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'scheduled', $4, $5, $6, $7, $8, 1, $9, $9)",
+        )
+        .bind(new.id.as_uuid())
+        .bind(t.as_uuid())
+        .bind(new.lead_id.as_uuid())
+        .bind(us(new.slot.starts_at))
+        .bind(us(new.slot.ends_at))
+        .bind(&new.slot.time_zone)
+        .bind(&new.slot.title)
+        .bind(location)
+        .bind(us(new.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for job in &new.reminders {
+            insert_job(&mut tx, job).await?;
+        }
+        let event = appointment_event(&appointment, "booked", &new.actor, new.at);
+        insert_lead_event(&mut tx, &self.cipher, t, &event).await?;
+        if booking_moves(status) {
+            move_status(
+                &mut tx,
+                &self.cipher,
+                t,
+                new.lead_id,
+                LeadStatus::Booked,
+                &new.actor,
+                new.at,
+            )
+            .await?;
+        }
+        if !new.reminders.is_empty() {
+            notify_jobs(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(appointment)
+    }
+
+    pub(crate) async fn change_appointment_impl(
+        &self,
+        tenant: Tenant,
+        id: AppointmentId,
+        revision: i32,
+        change: AppointmentChange,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<Appointment>> {
+        let t = tenant.id();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let query = match &change {
+            AppointmentChange::Reschedule { slot, .. } => sqlx::query(
+                "UPDATE appointments SET starts_at = $1, ends_at = $2, time_zone = $3, title = $4, \
+                 location_ct = $5, revision = revision + 1, updated_at = $6 \
+                 WHERE tenant_id = $7 AND id = $8 AND revision = $9 AND state = 'scheduled'",
+            )
+            .bind(us(slot.starts_at))
+            .bind(us(slot.ends_at))
+            .bind(slot.time_zone.clone())
+            .bind(slot.title.clone())
+            .bind(seal_location(&self.cipher, t, id, slot.location.as_deref())),
+            AppointmentChange::Cancel => sqlx::query(
+                "UPDATE appointments SET state = 'cancelled', revision = revision + 1, updated_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND revision = $4 AND state = 'scheduled'",
+            ),
+        };
+        let updated = query
+            .bind(us(at))
+            .bind(t.as_uuid())
+            .bind(id.as_uuid())
+            .bind(revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        let label = match &change {
+            AppointmentChange::Reschedule { reminders, .. } => {
+                for job in reminders {
+                    insert_job(&mut tx, job).await?;
+                }
+                if !reminders.is_empty() {
+                    notify_jobs(&mut tx).await?;
+                }
+                "rescheduled"
+            }
+            AppointmentChange::Cancel => "cancelled",
+        };
+        let appointment = sqlx::query_as::<_, AppointmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_APPOINTMENT} WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(t.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?
+        .open(&self.cipher)?;
+        let event = appointment_event(&appointment, label, actor, at);
+        insert_lead_event(&mut tx, &self.cipher, t, &event).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(appointment))
+    }
+
+    pub(crate) async fn get_appointment_impl(
+        &self,
+        tenant: Tenant,
+        id: AppointmentId,
+    ) -> DbResult<Option<Appointment>> {
+        sqlx::query_as::<_, AppointmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_APPOINTMENT} WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    pub(crate) async fn list_appointments_impl(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<Appointment>> {
+        sqlx::query_as::<_, AppointmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_APPOINTMENT} WHERE tenant_id = $1 AND lead_id = $2 ORDER BY starts_at, id"
+        )))
+        .bind(tenant.id().as_uuid())
+        .bind(lead.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+}

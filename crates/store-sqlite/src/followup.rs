@@ -1,0 +1,557 @@
+//! Timelines, engagement, silent-lead recovery and appointments on SQLite.
+
+use domain::appointment::{Appointment, AppointmentState};
+use domain::engagement::{Engagement, Signal};
+use domain::timeline::LeadEvent;
+use domain::{AppointmentId, LeadId, LeadStatus, Tenant, TenantId, Timestamp};
+use sqlx::SqliteConnection;
+use store::codec::{ts_opt, us};
+use store::followup::{
+    AppointmentRow, LeadEventRow, RecoveryRow, appointment_event, seal_location,
+};
+use store::{
+    AppointmentChange, DbError, DbResult, NewAppointment, NewLeadEvent, RecoveryBatch,
+    RecoveryCandidate, RecoveryDone, RecoveryQuery, appointment_columns,
+};
+
+use crate::backend::insert_job;
+use crate::{SqliteStore, db};
+
+const SELECT_APPOINTMENT: &str = concat!("SELECT ", appointment_columns!(), " FROM appointments");
+
+/// Writes a timeline entry inside the caller's transaction.
+pub(crate) async fn insert_lead_event(
+    conn: &mut SqliteConnection,
+    cipher: &crypto::Cipher,
+    tenant: TenantId,
+    event: &NewLeadEvent,
+) -> DbResult<()> {
+    let (data, note) = event.sealed(cipher, tenant);
+    sqlx::query(
+        "INSERT INTO lead_events (id, tenant_id, lead_id, kind, actor, data, note_ct, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(event.id.as_uuid())
+    .bind(tenant.as_uuid())
+    .bind(event.lead_id.as_uuid())
+    .bind(event.kind.as_str())
+    .bind(&event.actor)
+    .bind(data)
+    .bind(note)
+    .bind(us(event.at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The lead's status, when the organisation has the lead.
+async fn lead_status(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    lead: LeadId,
+) -> DbResult<Option<LeadStatus>> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM leads WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_uuid())
+            .bind(lead.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    status
+        .map(|s| {
+            LeadStatus::parse(&s).ok_or_else(|| DbError::corrupt(format!("lead status {s:?}")))
+        })
+        .transpose()
+}
+
+/// Moves the lead to `to` with its timeline entry, inside the caller's transaction; nothing when
+/// it is there already. `None` when there is no such lead.
+pub(crate) async fn move_status(
+    conn: &mut SqliteConnection,
+    cipher: &crypto::Cipher,
+    tenant: TenantId,
+    lead: LeadId,
+    to: LeadStatus,
+    actor: &str,
+    at: Timestamp,
+) -> DbResult<Option<bool>> {
+    let Some(from) = lead_status(conn, tenant, lead).await? else {
+        return Ok(None);
+    };
+    if from == to {
+        return Ok(Some(false));
+    }
+    sqlx::query("UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?")
+        .bind(to.as_str())
+        .bind(us(at))
+        .bind(tenant.as_uuid())
+        .bind(lead.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    insert_lead_event(
+        conn,
+        cipher,
+        tenant,
+        &NewLeadEvent::status(lead, from, to, actor, at),
+    )
+    .await?;
+    Ok(Some(true))
+}
+
+impl SqliteStore {
+    pub(crate) async fn set_lead_status_impl(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        status: LeadStatus,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let (cipher, actor) = (self.cipher.clone(), actor.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let moved =
+                        move_status(conn, &cipher, tenant.id(), id, status, &actor, at).await?;
+                    Ok(moved.is_some())
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn advance_lead_status_impl(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        from: LeadStatus,
+        to: LeadStatus,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let (cipher, actor) = (self.cipher.clone(), actor.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE leads SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND status = ?",
+                    )
+                    .bind(to.as_str())
+                    .bind(us(at))
+                    .bind(tenant.id().as_uuid())
+                    .bind(id.as_uuid())
+                    .bind(from.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    let event = NewLeadEvent::status(id, from, to, &actor, at);
+                    insert_lead_event(conn, &cipher, tenant.id(), &event).await?;
+                    Ok(true)
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn append_lead_event_impl(
+        &self,
+        tenant: Tenant,
+        event: NewLeadEvent,
+    ) -> DbResult<LeadEvent> {
+        let cipher = self.cipher.clone();
+        let t = tenant.id();
+        let written = event.clone();
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    if lead_status(conn, t, event.lead_id).await?.is_none() {
+                        return Err(DbError::NotFound);
+                    }
+                    insert_lead_event(conn, &cipher, t, &event).await
+                })
+            })
+            .await?;
+        Ok(LeadEvent {
+            id: written.id,
+            lead_id: written.lead_id,
+            kind: written.kind,
+            actor: written.actor,
+            data: written.data,
+            note: written.note,
+            at: written.at,
+        })
+    }
+
+    pub(crate) async fn list_lead_events_impl(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> DbResult<Vec<LeadEvent>> {
+        sqlx::query_as::<_, LeadEventRow>(
+            "SELECT id, lead_id, kind, actor, data, note_ct, created_at FROM lead_events \
+             WHERE tenant_id = ?1 AND lead_id = ?2 AND (?3 IS NULL OR created_at < ?3) \
+             ORDER BY created_at DESC, id DESC LIMIT ?4",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(lead.as_uuid())
+        .bind(before.map(us))
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher, tenant.id()))
+        .collect()
+    }
+
+    pub(crate) async fn record_signal_impl(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+        signal: Signal,
+        at: Timestamp,
+    ) -> DbResult<Option<Engagement>> {
+        let t = tenant.id().as_uuid();
+        self.writer
+            .write_one(move |conn| {
+                Box::pin(async move {
+                    let row: Option<(f64, Option<i64>)> = sqlx::query_as(
+                        "SELECT engagement, engagement_at FROM leads WHERE tenant_id = ? AND id = ?",
+                    )
+                    .bind(t)
+                    .bind(lead.as_uuid())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    let Some((score, stored_at)) = row else {
+                        return Ok(None);
+                    };
+                    let next = Engagement {
+                        score,
+                        at: ts_opt(stored_at)?,
+                    }
+                    .with(signal, at);
+                    // The writer is the only writer: nothing changes the row between the read
+                    // and this update.
+                    sqlx::query(
+                        "UPDATE leads SET engagement = ?1, engagement_at = ?2, \
+                         quiet_since = CASE WHEN ?3 THEN MAX(COALESCE(quiet_since, ?4), ?4) ELSE quiet_since END \
+                         WHERE tenant_id = ?5 AND id = ?6",
+                    )
+                    .bind(next.score)
+                    .bind(next.at.map(us))
+                    .bind(signal == Signal::Reply)
+                    .bind(us(at))
+                    .bind(t)
+                    .bind(lead.as_uuid())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(Some(next))
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn recovery_candidates_impl(
+        &self,
+        tenant: Tenant,
+        query: &RecoveryQuery,
+    ) -> DbResult<Vec<RecoveryCandidate>> {
+        // `recovery_attempts IN (0, 1, ...)` lets the index seek each attempt count's range of
+        // quiet times instead of reading every lead of the status.
+        let attempts: Vec<String> = (0..query.attempts_below.max(1))
+            .map(|n| n.to_string())
+            .collect();
+        let sql = format!(
+            "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
+             FROM leads INDEXED BY leads_recovery \
+             WHERE tenant_id = ?1 AND status = ?2 AND recovery_attempts IN ({}) \
+             AND quiet_since IS NOT NULL AND quiet_since <= ?3 \
+             AND (?5 IS NULL OR (quiet_since, id) > (?5, ?6)) ORDER BY quiet_since, id LIMIT ?4",
+            attempts.join(", ")
+        );
+        sqlx::query_as::<_, RecoveryRow>(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.id().as_uuid())
+            .bind(query.status.as_str())
+            .bind(us(query.quiet_before))
+            .bind(i64::from(query.limit))
+            .bind(query.after.map(|(t, _)| us(t)))
+            .bind(query.after.map(|(_, id)| id.as_uuid()))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(RecoveryRow::into_candidate)
+            .collect()
+    }
+
+    pub(crate) async fn start_recovery_impl(
+        &self,
+        tenant: Tenant,
+        batch: RecoveryBatch,
+    ) -> DbResult<RecoveryDone> {
+        let cipher = self.cipher.clone();
+        let t = tenant.id();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut done = RecoveryDone::default();
+                    let at = us(batch.at);
+                    for run in &batch.runs {
+                        let inserted = sqlx::query(
+                            "INSERT OR IGNORE INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, \
+                             step, next_run_at, enrolled_at, updated_at, origin) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?7, 'recovery')",
+                        )
+                        .bind(run.enrolment_id.as_uuid())
+                        .bind(t.as_uuid())
+                        .bind(run.lead_id.as_uuid())
+                        .bind(batch.sequence_id.as_uuid())
+                        .bind(batch.version)
+                        .bind(us(run.due))
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?
+                        .rows_affected();
+                        if inserted == 0 {
+                            // Being followed by this sequence already: not an attempt, but not
+                            // to be found again by every scan while it runs.
+                            sqlx::query(
+                                "UPDATE leads SET quiet_since = ?1 WHERE tenant_id = ?2 AND id = ?3",
+                            )
+                            .bind(at)
+                            .bind(t.as_uuid())
+                            .bind(run.lead_id.as_uuid())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db)?;
+                            done.running += 1;
+                            continue;
+                        }
+                        insert_job(conn, &run.job).await?;
+                        sqlx::query(
+                            "UPDATE leads SET recovery_attempts = recovery_attempts + 1, quiet_since = ?1 \
+                             WHERE tenant_id = ?2 AND id = ?3",
+                        )
+                        .bind(at)
+                        .bind(t.as_uuid())
+                        .bind(run.lead_id.as_uuid())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                        let event = enrolled_event(run.lead_id, &batch);
+                        insert_lead_event(conn, &cipher, t, &event).await?;
+                        done.started += 1;
+                    }
+                    for lead in &batch.retire {
+                        done.retired += sqlx::query(
+                            "UPDATE leads SET quiet_since = NULL WHERE tenant_id = ? AND id = ?",
+                        )
+                        .bind(t.as_uuid())
+                        .bind(lead.as_uuid())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?
+                        .rows_affected();
+                    }
+                    Ok(done)
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn book_appointment_impl(
+        &self,
+        tenant: Tenant,
+        new: NewAppointment,
+    ) -> DbResult<Appointment> {
+        let cipher = self.cipher.clone();
+        let t = tenant.id();
+        let appointment = Appointment {
+            id: new.id,
+            tenant_id: t,
+            lead_id: new.lead_id,
+            state: AppointmentState::Scheduled,
+            starts_at: new.slot.starts_at,
+            ends_at: new.slot.ends_at,
+            time_zone: new.slot.time_zone.clone(),
+            title: new.slot.title.clone(),
+            location: new.slot.location.clone(),
+            revision: 1,
+            created_at: new.at,
+            updated_at: new.at,
+        };
+        let booked = appointment.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let Some(status) = lead_status(conn, t, new.lead_id).await? else {
+                        return Err(DbError::NotFound);
+                    };
+                    let location =
+                        seal_location(&cipher, t, new.id, new.slot.location.as_deref());
+                    sqlx::query(
+                        "INSERT INTO appointments (id, tenant_id, lead_id, state, starts_at, ends_at, time_zone, \
+                         title, location_ct, revision, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, 'scheduled', ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
+                    )
+                    .bind(new.id.as_uuid())
+                    .bind(t.as_uuid())
+                    .bind(new.lead_id.as_uuid())
+                    .bind(us(new.slot.starts_at))
+                    .bind(us(new.slot.ends_at))
+                    .bind(&new.slot.time_zone)
+                    .bind(&new.slot.title)
+                    .bind(location)
+                    .bind(us(new.at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    for job in &new.reminders {
+                        insert_job(conn, job).await?;
+                    }
+                    let event = appointment_event(&booked, "booked", &new.actor, new.at);
+                    insert_lead_event(conn, &cipher, t, &event).await?;
+                    if store::followup::booking_moves(status) {
+                        move_status(
+                            conn,
+                            &cipher,
+                            t,
+                            new.lead_id,
+                            LeadStatus::Booked,
+                            &new.actor,
+                            new.at,
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(appointment)
+    }
+
+    pub(crate) async fn change_appointment_impl(
+        &self,
+        tenant: Tenant,
+        id: AppointmentId,
+        revision: i32,
+        change: AppointmentChange,
+        actor: &str,
+        at: Timestamp,
+    ) -> DbResult<Option<Appointment>> {
+        let cipher = self.cipher.clone();
+        let t = tenant.id();
+        let actor = actor.to_owned();
+        let changed = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let query = match &change {
+                        AppointmentChange::Reschedule { slot, .. } => sqlx::query(
+                            "UPDATE appointments SET starts_at = ?, ends_at = ?, time_zone = ?, title = ?, \
+                             location_ct = ?, revision = revision + 1, updated_at = ? \
+                             WHERE tenant_id = ? AND id = ? AND revision = ? AND state = 'scheduled'",
+                        )
+                        .bind(us(slot.starts_at))
+                        .bind(us(slot.ends_at))
+                        .bind(slot.time_zone.clone())
+                        .bind(slot.title.clone())
+                        .bind(seal_location(&cipher, t, id, slot.location.as_deref())),
+                        AppointmentChange::Cancel => sqlx::query(
+                            "UPDATE appointments SET state = 'cancelled', revision = revision + 1, updated_at = ? \
+                             WHERE tenant_id = ? AND id = ? AND revision = ? AND state = 'scheduled'",
+                        ),
+                    };
+                    let updated = query
+                        .bind(us(at))
+                        .bind(t.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(revision)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?
+                        .rows_affected();
+                    if updated == 0 {
+                        return Ok(None);
+                    }
+                    if let AppointmentChange::Reschedule { reminders, .. } = &change {
+                        for job in reminders {
+                            insert_job(conn, job).await?;
+                        }
+                    }
+                    let row = sqlx::query_as::<_, AppointmentRow>(sqlx::AssertSqlSafe(format!(
+                        "{SELECT_APPOINTMENT} WHERE tenant_id = ? AND id = ?"
+                    )))
+                    .bind(t.as_uuid())
+                    .bind(id.as_uuid())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    let appointment = row.open(&cipher)?;
+                    let label = match &change {
+                        AppointmentChange::Reschedule { .. } => "rescheduled",
+                        AppointmentChange::Cancel => "cancelled",
+                    };
+                    let event = appointment_event(&appointment, label, &actor, at);
+                    insert_lead_event(conn, &cipher, t, &event).await?;
+                    Ok(Some(appointment))
+                })
+            })
+            .await?;
+        Ok(changed)
+    }
+
+    pub(crate) async fn get_appointment_impl(
+        &self,
+        tenant: Tenant,
+        id: AppointmentId,
+    ) -> DbResult<Option<Appointment>> {
+        sqlx::query_as::<_, AppointmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_APPOINTMENT} WHERE tenant_id = ? AND id = ?"
+        )))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(|row| row.open(&self.cipher))
+        .transpose()
+    }
+
+    pub(crate) async fn list_appointments_impl(
+        &self,
+        tenant: Tenant,
+        lead: LeadId,
+    ) -> DbResult<Vec<Appointment>> {
+        sqlx::query_as::<_, AppointmentRow>(sqlx::AssertSqlSafe(format!(
+            "{SELECT_APPOINTMENT} WHERE tenant_id = ? AND lead_id = ? ORDER BY starts_at, id"
+        )))
+        .bind(tenant.id().as_uuid())
+        .bind(lead.as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| row.open(&self.cipher))
+        .collect()
+    }
+}
+
+/// The timeline entry of a recovery run started.
+fn enrolled_event(lead: LeadId, batch: &RecoveryBatch) -> NewLeadEvent {
+    store::followup::enrolled_event(
+        lead,
+        batch.sequence_id,
+        batch.version,
+        domain::sequence::Origin::Recovery,
+        batch.at,
+    )
+}
