@@ -63,6 +63,8 @@ pub struct NewLead {
     pub consent: Option<ConsentEvidence>,
     /// Answers to the source's own questions ("What service do you need?"), by question.
     pub details: Details,
+    /// Labels the business sorts leads by (`roofing`, `spring-promo`), normalised.
+    pub tags: Tags,
 }
 
 /// A stored lead with its personal data opened.
@@ -88,6 +90,7 @@ pub struct Lead {
     pub touch_count: i64,
     /// Replies, clicks and opens, decaying with time.
     pub engagement: Engagement,
+    pub tags: Tags,
 }
 
 impl Lead {
@@ -229,5 +232,113 @@ mod details_tests {
         let merged = first.merged(&second);
         assert_eq!(merged.get("service"), Some("Roof"));
         assert_eq!(merged.get("budget"), Some("$5k"));
+    }
+}
+
+/// A lead's tags: at most [`Tags::MAX`], each 1 to [`Tags::MAX_LEN`] characters of lowercase
+/// letters, digits, `-`, `_`, `:` and `.` (spaces become `-`), sorted, without duplicates.
+/// Not personal data: labels of the business's own choosing, stored in clear like the source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub const MAX: usize = 20;
+    pub const MAX_LEN: usize = 40;
+
+    /// One tag as stored, or why it cannot be one.
+    pub fn normalize(tag: &str) -> Result<String, String> {
+        let t: String = tag
+            .trim()
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-");
+        if t.is_empty() || t.chars().count() > Self::MAX_LEN {
+            return Err(format!("{tag:?} must be 1 to {} characters", Self::MAX_LEN));
+        }
+        if !t
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+        {
+            return Err(format!(
+                "{tag:?} may hold only letters, digits, -, _, : and ."
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Tags from a request: every problem is an error naming the tag.
+    pub fn parse<S: AsRef<str>>(tags: &[S]) -> Result<Tags, String> {
+        let mut out = Vec::new();
+        for tag in tags {
+            out.push(Self::normalize(tag.as_ref())?);
+        }
+        out.sort();
+        out.dedup();
+        if out.len() > Self::MAX {
+            return Err(format!("at most {} tags", Self::MAX));
+        }
+        Ok(Tags(out))
+    }
+
+    /// Tags from a source that sends what it likes (a CRM's labels): those that cannot be
+    /// tags are dropped, and the first [`Tags::MAX`] kept.
+    pub fn lenient<S: AsRef<str>>(tags: &[S]) -> Tags {
+        let mut out: Vec<String> = tags
+            .iter()
+            .filter_map(|t| Self::normalize(t.as_ref()).ok())
+            .collect();
+        out.sort();
+        out.dedup();
+        out.truncate(Self::MAX);
+        Tags(out)
+    }
+
+    /// Both sets, up to [`Tags::MAX`] (a repeat submission adds its tags).
+    pub fn merged(&self, other: &Tags) -> Tags {
+        let mut out: Vec<String> = self.0.iter().chain(other.0.iter()).cloned().collect();
+        out.sort();
+        out.dedup();
+        out.truncate(Self::MAX);
+        Tags(out)
+    }
+
+    pub fn contains(&self, tag: &str) -> bool {
+        self.0.iter().any(|t| t == tag)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::Tags;
+
+    #[test]
+    fn tags_are_normalised_sorted_and_bounded() {
+        let t = Tags::parse(&["Spring Promo", "roofing", "ROOFING", "ghl:hot.lead"]).unwrap();
+        assert_eq!(
+            t.iter().collect::<Vec<_>>(),
+            ["ghl:hot.lead", "roofing", "spring-promo"]
+        );
+        assert!(Tags::parse(&["no/slash"]).is_err());
+        assert!(Tags::parse(&[" "]).is_err());
+        assert!(Tags::parse(&["x".repeat(41)]).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        assert!(Tags::parse(&many).is_err());
+        assert_eq!(Tags::lenient(&many).iter().count(), 20);
+        assert_eq!(
+            Tags::lenient(&["ok", "not ok!"]).iter().collect::<Vec<_>>(),
+            ["ok"]
+        );
+        let merged = t.merged(&Tags::parse(&["new"]).unwrap());
+        assert!(merged.contains("new") && merged.contains("roofing"));
     }
 }

@@ -28,7 +28,7 @@ pub use ids::{
     ApiKeyId, AppointmentId, AuditId, ConsentEventId, EnrolmentId, IdError, JobId, LeadEventId,
     LeadId, MessageId, ReviewId, SequenceId, SessionId, SourceId, SupportGrantId, TenantId, UserId,
 };
-pub use lead::{Details, Lead, LeadStatus, NewLead};
+pub use lead::{Details, Lead, LeadStatus, NewLead, Tags};
 pub use message::{Channel, Direction, Message, MessageStatus};
 pub use phone::{Phone, PhoneError};
 pub use source::SourceKind;

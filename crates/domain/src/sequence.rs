@@ -40,14 +40,24 @@ fn default_exits() -> Vec<ExitRule> {
 #[serde(deny_unknown_fields)]
 pub struct EnrolRules {
     /// Lead sources (`web_form`, `facebook`, ...) whose new leads are enrolled; `*` is every
-    /// source. Empty: enrolment through the API only.
+    /// source.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Tags: a new lead with any of them is enrolled too. Both empty: enrolment through the
+    /// API only.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl EnrolRules {
-    pub fn matches(&self, source: &str) -> bool {
+    pub fn matches(&self, source: &str, tags: &crate::Tags) -> bool {
         self.sources.iter().any(|s| s == "*" || s == source)
+            || self.tags.iter().any(|t| tags.contains(t))
+    }
+
+    /// Whether any lead at all is enrolled at intake.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.tags.is_empty()
     }
 }
 
@@ -121,7 +131,24 @@ pub struct Step {
     /// When the step is sent; otherwise it is skipped and the run goes on.
     #[serde(default)]
     pub conditions: Conditions,
+    /// Lets the organisation's AI writer draft this step's message from `template` and a
+    /// brief; the template is sent whenever the writer is off, over budget, failing, or its
+    /// draft fails the guard.
+    #[serde(default)]
+    pub ai: Option<AiWriter>,
 }
+
+/// What the AI writer is asked for one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiWriter {
+    /// What the message should do, in a sentence or two (1 to 500 characters): "Ask whether
+    /// they still want the quote; mention the spring discount".
+    pub brief: String,
+}
+
+/// The longest brief.
+pub const MAX_BRIEF: usize = 500;
 
 /// Facts about a lead a step may require. Unset means "either way".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -225,6 +252,16 @@ impl Definition {
             if step.template.trim().is_empty() {
                 out.push((at("template"), "is empty".into()));
             }
+            if let Some(ai) = &step.ai {
+                let n = ai.brief.trim().chars().count();
+                if n == 0 || n > MAX_BRIEF || ai.brief.chars().any(|c| c.is_control() && c != '\n')
+                {
+                    out.push((
+                        at("ai.brief"),
+                        format!("must be 1 to {MAX_BRIEF} characters of text"),
+                    ));
+                }
+            }
             if step
                 .conditions
                 .status_in
@@ -240,6 +277,13 @@ impl Definition {
                 .is_some_and(Vec::is_empty)
             {
                 out.push((at("conditions.engagement_in"), "names no level".into()));
+            }
+        }
+        for (i, tag) in self.enrol.tags.iter().enumerate() {
+            match crate::Tags::normalize(tag) {
+                Ok(t) if &t == tag => {}
+                Ok(t) => out.push((format!("enrol.tags[{i}]"), format!("write it as {t:?}"))),
+                Err(e) => out.push((format!("enrol.tags[{i}]"), e)),
             }
         }
         for (i, source) in self.enrol.sources.iter().enumerate() {
@@ -382,6 +426,7 @@ mod tests {
             subject: None,
             template: "Hi {{ first_name }}".into(),
             conditions: Conditions::default(),
+            ai: None,
         }
     }
 
@@ -411,6 +456,7 @@ mod tests {
             exit_on: default_exits(),
             enrol: EnrolRules {
                 sources: vec!["".into()],
+                tags: Vec::new(),
             },
         };
         let fields: Vec<String> = def.problems().into_iter().map(|(f, _)| f).collect();

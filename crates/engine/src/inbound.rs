@@ -280,6 +280,7 @@ impl Engine {
             time_zone: None,
             consent: None,
             details: domain::Details::default(),
+            tags: domain::Tags::default(),
         };
         let audit = store::AuditContext {
             actor_kind: ActorKind::Provider,

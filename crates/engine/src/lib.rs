@@ -31,6 +31,7 @@ pub mod recovery;
 pub mod runner;
 pub mod sequences;
 pub mod templates;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -37,6 +37,8 @@ pub const APPOINTMENTS: &str = "leadline_appointments_total";
 pub const REMINDERS: &str = "leadline_reminders_total";
 /// Silent-lead recovery: runs started, leads retired, rules skipped (`outcome`).
 pub const RECOVERY: &str = "leadline_recovery_total";
+/// The AI writer's drafts by `outcome` (used, cached, budget, guard, error).
+pub const AI_WRITER: &str = "leadline_ai_writer_total";
 
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
@@ -62,6 +64,7 @@ pub fn describe() {
     metrics::describe_counter!(APPOINTMENTS, "Appointment changes, by change");
     metrics::describe_counter!(REMINDERS, "Appointment reminders, by outcome");
     metrics::describe_counter!(RECOVERY, "Silent-lead recovery, by outcome");
+    metrics::describe_counter!(AI_WRITER, "AI writer drafts, by outcome");
     metrics::describe_counter!(
         providers::http::CALLS,
         "Provider API calls by provider and outcome"

@@ -22,6 +22,8 @@ pub struct Receipt {
     /// Set when the report obliges Leadline to stop contacting the recipient
     /// (`provider:21610`, `provider:bounce`, ...).
     pub suppress: Option<String>,
+    /// The recipient opened or clicked, at that time: the lead's engagement rises.
+    pub signal: Option<(domain::engagement::Signal, domain::Timestamp)>,
 }
 
 /// What a receipt did.
@@ -73,6 +75,11 @@ impl Engine {
             suppressed = self
                 .suppress_for_provider(tenant, &address, reason, receipt.provider)
                 .await?;
+        }
+        if let (Some((signal, at)), Some(lead)) = (receipt.signal, message.lead_id)
+            && message.direction == domain::Direction::Outbound
+        {
+            self.store.record_signal(tenant, lead, signal, at).await?;
         }
         metrics::counter!(crate::metrics::RECEIPTS, "provider" => receipt.provider, "outcome" => if moved { "moved" } else { "unchanged" }).increment(1);
         Ok(ReceiptOutcome::Recorded {

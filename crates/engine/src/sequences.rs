@@ -140,7 +140,7 @@ impl Engine {
         let sequences = self.enrolling_sequences(tenant).await?;
         let candidates: Vec<&Sequence> = sequences
             .iter()
-            .filter(|s| s.definition.enrol.matches(&lead.source))
+            .filter(|s| s.definition.enrol.matches(&lead.source, &lead.tags))
             .collect();
         if candidates.is_empty() {
             return Ok(0);
@@ -173,7 +173,7 @@ impl Engine {
             .list_sequences(tenant)
             .await?
             .into_iter()
-            .filter(|s| s.archived_at.is_none() && !s.definition.enrol.sources.is_empty())
+            .filter(|s| s.archived_at.is_none() && !s.definition.enrol.is_empty())
             .collect();
         let list = Arc::new(list);
         self.enrolling

@@ -170,6 +170,7 @@ fn lead(phone: &str) -> NewLead {
         time_zone: None,
         consent: None,
         details: domain::Details::default(),
+        tags: domain::Tags::default(),
     }
 }
 

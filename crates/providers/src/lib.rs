@@ -5,6 +5,7 @@
 //! without a decision of the policy engine, and a permit for one address does not send to
 //! another.
 
+pub mod anthropic;
 pub mod form;
 pub mod ghl;
 pub mod http;

@@ -323,10 +323,12 @@ impl EmailProvider for Client {
     }
 }
 
-/// What an Event Webhook event means for Leadline: nothing at all for processed, deferred,
-/// open, click and the like.
+/// What an Event Webhook event means for Leadline: nothing at all for processed, deferred and
+/// the like; an engagement signal for an open or a click.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EventEffect {
+    /// The recipient opened the email or clicked a link in it.
+    pub signal: Option<domain::engagement::Signal>,
     /// The status the message moves to.
     pub status: Option<MessageStatus>,
     /// SendGrid's reason, kept on the message with a failed status.
@@ -340,7 +342,14 @@ impl EventEffect {
         Self {
             status: Some(status),
             error,
-            suppress: None,
+            ..Self::default()
+        }
+    }
+
+    fn signals(signal: domain::engagement::Signal) -> Self {
+        Self {
+            signal: Some(signal),
+            ..Self::default()
         }
     }
 
@@ -355,6 +364,7 @@ impl EventEffect {
             status,
             error: status.map(|_| reason),
             suppress: Some(suppress),
+            signal: None,
         }
     }
 
@@ -436,6 +446,8 @@ impl Event {
             }
             "spamreport" => EventEffect::suppresses("spamreport", None),
             "unsubscribe" | "group_unsubscribe" => EventEffect::suppresses("unsubscribe", None),
+            "open" => EventEffect::signals(domain::engagement::Signal::Open),
+            "click" => EventEffect::signals(domain::engagement::Signal::Click),
             _ => EventEffect::default(),
         }
     }
@@ -722,7 +734,12 @@ mod parsing {
                 (None, None, None),
             ]
         );
-        assert!(events[7].effect().is_none());
+        assert_eq!(
+            events[7].effect().signal,
+            Some(domain::engagement::Signal::Open),
+            "an open warms the lead and changes nothing else"
+        );
+        assert!(!events[7].effect().is_none());
     }
 
     #[test]

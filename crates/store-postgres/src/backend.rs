@@ -664,6 +664,52 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn set_lead_tags(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        tags: &domain::Tags,
+        at: Timestamp,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE leads SET tags = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(store::codec::tags_json(tags))
+        .bind(us(at))
+        .bind(tenant.id().as_uuid())
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn ai_cached(&self, tenant: Tenant, key: &str) -> DbResult<Option<String>> {
+        self.ai_cached_impl(tenant, key).await
+    }
+
+    async fn record_ai(
+        &self,
+        tenant: Tenant,
+        month: &str,
+        generation: store::AiGeneration,
+        cache: Option<(String, String)>,
+    ) -> DbResult<()> {
+        self.record_ai_impl(tenant, month, generation, cache).await
+    }
+
+    async fn ai_usage(&self, tenant: Tenant, month: &str) -> DbResult<store::AiUsage> {
+        self.ai_usage_impl(tenant, month).await
+    }
+
+    async fn list_ai_generations(
+        &self,
+        tenant: Tenant,
+        limit: u32,
+    ) -> DbResult<Vec<store::AiGeneration>> {
+        self.list_ai_generations_impl(tenant, limit).await
+    }
+
     async fn append_lead_event(
         &self,
         tenant: Tenant,

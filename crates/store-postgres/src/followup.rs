@@ -552,3 +552,116 @@ impl PostgresStore {
         .collect()
     }
 }
+
+impl PostgresStore {
+    pub(crate) async fn ai_cached_impl(
+        &self,
+        tenant: Tenant,
+        key: &str,
+    ) -> DbResult<Option<String>> {
+        sqlx::query_scalar("SELECT text FROM ai_cache WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.id().as_uuid())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    pub(crate) async fn record_ai_impl(
+        &self,
+        tenant: Tenant,
+        month: &str,
+        g: store::AiGeneration,
+        cache: Option<(String, String)>,
+    ) -> DbResult<()> {
+        let t = tenant.id().as_uuid();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO ai_generations (id, tenant_id, message_key, model, input_tokens, \
+             output_tokens, cost_micros, cached, outcome, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(g.id)
+        .bind(t)
+        .bind(&g.message_key)
+        .bind(&g.model)
+        .bind(g.input_tokens)
+        .bind(g.output_tokens)
+        .bind(g.cost_micros)
+        .bind(g.cached)
+        .bind(&g.outcome)
+        .bind(us(g.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO ai_usage (tenant_id, month, input_tokens, output_tokens, cost_micros) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, month) DO UPDATE SET \
+             input_tokens = ai_usage.input_tokens + $3, output_tokens = ai_usage.output_tokens + $4, \
+             cost_micros = ai_usage.cost_micros + $5",
+        )
+        .bind(t)
+        .bind(month)
+        .bind(g.input_tokens)
+        .bind(g.output_tokens)
+        .bind(g.cost_micros)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some((key, text)) = cache {
+            sqlx::query(
+                "INSERT INTO ai_cache (tenant_id, key, text, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(t)
+            .bind(key)
+            .bind(text)
+            .bind(us(g.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    pub(crate) async fn ai_usage_impl(
+        &self,
+        tenant: Tenant,
+        month: &str,
+    ) -> DbResult<store::AiUsage> {
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT input_tokens, output_tokens, cost_micros FROM ai_usage WHERE tenant_id = $1 AND month = $2",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(month)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(
+            row.map_or_else(store::AiUsage::default, |(i, o, c)| store::AiUsage {
+                input_tokens: i,
+                output_tokens: o,
+                cost_micros: c,
+            }),
+        )
+    }
+
+    pub(crate) async fn list_ai_generations_impl(
+        &self,
+        tenant: Tenant,
+        limit: u32,
+    ) -> DbResult<Vec<store::AiGeneration>> {
+        sqlx::query_as::<_, store::followup::AiGenerationRow>(
+            "SELECT id, message_key, model, input_tokens, output_tokens, cost_micros, cached, outcome, \
+             created_at FROM ai_generations WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(store::followup::AiGenerationRow::into_generation)
+        .collect()
+    }
+}

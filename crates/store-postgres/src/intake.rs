@@ -106,7 +106,7 @@ async fn intake_tx(
                  phone_bidx = COALESCE(phone_bidx, $4), email_ct = COALESCE(email_ct, $5), \
                  email_bidx = COALESCE(email_bidx, $6), address_ct = COALESCE(address_ct, $7), \
                  zip_ct = COALESCE(zip_ct, $8), time_zone = COALESCE(time_zone, $9), \
-                 details_ct = COALESCE($12, details_ct) \
+                 details_ct = COALESCE($12, details_ct), tags = COALESCE($13, tags) \
                  WHERE id = $10 AND tenant_id = $11",
             )
             .bind(us(req.received_at))
@@ -121,6 +121,7 @@ async fn intake_tx(
             .bind(lead.id.as_uuid())
             .bind(t)
             .bind(fill.details)
+            .bind(fill.tags)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -138,8 +139,8 @@ async fn intake_tx(
             let at = us(req.received_at);
             sqlx::query(
                 "INSERT INTO leads (id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, \
-                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count, quiet_since) \
-                 VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, 1, $13)",
+                 zip_ct, time_zone, details_ct, phone_bidx, email_bidx, created_at, updated_at, last_touch_at, touch_count, quiet_since, tags) \
+                 VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, 1, $13, $14)",
             )
             .bind(id.as_uuid())
             .bind(t)
@@ -154,6 +155,7 @@ async fn intake_tx(
             .bind(sealed.phone_bidx)
             .bind(sealed.email_bidx)
             .bind(at)
+            .bind(store::codec::tags_json(&req.lead.tags))
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -182,6 +184,7 @@ async fn intake_tx(
                 last_touch_at: req.received_at,
                 touch_count: 1,
                 engagement: domain::engagement::Engagement::default(),
+                tags: req.lead.tags.clone(),
             };
             IntakeOutcome {
                 lead,

@@ -69,6 +69,7 @@ fn intake_req(tenant: Tenant, phone: &str) -> IntakeRequest {
             time_zone: None,
             consent: None,
             details: domain::Details::default(),
+            tags: domain::Tags::default(),
         },
         received_at: t0(),
         idempotency: None,

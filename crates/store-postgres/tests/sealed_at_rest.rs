@@ -65,6 +65,7 @@ fn lead(name: &str, phone: &str, email: &str, with_consent: bool) -> NewLead {
             details.add("gate_code", "gate-code-do-not-leak");
             details
         },
+        tags: domain::Tags::parse(&["roofing"]).expect("a tag"),
     }
 }
 

@@ -555,3 +555,121 @@ fn enrolled_event(lead: LeadId, batch: &RecoveryBatch) -> NewLeadEvent {
         batch.at,
     )
 }
+
+impl SqliteStore {
+    pub(crate) async fn ai_cached_impl(
+        &self,
+        tenant: Tenant,
+        key: &str,
+    ) -> DbResult<Option<String>> {
+        sqlx::query_scalar("SELECT text FROM ai_cache WHERE tenant_id = ? AND key = ?")
+            .bind(tenant.id().as_uuid())
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)
+    }
+
+    pub(crate) async fn record_ai_impl(
+        &self,
+        tenant: Tenant,
+        month: &str,
+        g: store::AiGeneration,
+        cache: Option<(String, String)>,
+    ) -> DbResult<()> {
+        let t = tenant.id().as_uuid();
+        let month = month.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO ai_generations (id, tenant_id, message_key, model, input_tokens, \
+                         output_tokens, cost_micros, cached, outcome, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(g.id)
+                    .bind(t)
+                    .bind(&g.message_key)
+                    .bind(&g.model)
+                    .bind(g.input_tokens)
+                    .bind(g.output_tokens)
+                    .bind(g.cost_micros)
+                    .bind(g.cached)
+                    .bind(&g.outcome)
+                    .bind(us(g.at))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    sqlx::query(
+                        "INSERT INTO ai_usage (tenant_id, month, input_tokens, output_tokens, cost_micros) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id, month) DO UPDATE SET \
+                         input_tokens = input_tokens + ?3, output_tokens = output_tokens + ?4, \
+                         cost_micros = cost_micros + ?5",
+                    )
+                    .bind(t)
+                    .bind(&month)
+                    .bind(g.input_tokens)
+                    .bind(g.output_tokens)
+                    .bind(g.cost_micros)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if let Some((key, text)) = cache {
+                        sqlx::query(
+                            "INSERT OR IGNORE INTO ai_cache (tenant_id, key, text, created_at) VALUES (?, ?, ?, ?)",
+                        )
+                        .bind(t)
+                        .bind(key)
+                        .bind(text)
+                        .bind(us(g.at))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn ai_usage_impl(
+        &self,
+        tenant: Tenant,
+        month: &str,
+    ) -> DbResult<store::AiUsage> {
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT input_tokens, output_tokens, cost_micros FROM ai_usage WHERE tenant_id = ? AND month = ?",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(month)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?;
+        Ok(
+            row.map_or_else(store::AiUsage::default, |(i, o, c)| store::AiUsage {
+                input_tokens: i,
+                output_tokens: o,
+                cost_micros: c,
+            }),
+        )
+    }
+
+    pub(crate) async fn list_ai_generations_impl(
+        &self,
+        tenant: Tenant,
+        limit: u32,
+    ) -> DbResult<Vec<store::AiGeneration>> {
+        sqlx::query_as::<_, store::followup::AiGenerationRow>(
+            "SELECT id, message_key, model, input_tokens, output_tokens, cost_micros, cached, outcome, \
+             created_at FROM ai_generations WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(tenant.id().as_uuid())
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(store::followup::AiGenerationRow::into_generation)
+        .collect()
+    }
+}

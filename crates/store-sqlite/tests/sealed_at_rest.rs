@@ -54,6 +54,7 @@ async fn phones_emails_names_and_bodies_are_sealed_on_disk() {
             details.add("gate_code", "gate-code-do-not-leak");
             details
         },
+        tags: domain::Tags::parse(&["roofing"]).expect("a tag"),
     };
     store
         .intake(

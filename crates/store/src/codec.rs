@@ -155,7 +155,7 @@ pub fn scopes_json(scopes: &[String]) -> String {
 macro_rules! lead_columns {
     () => {
         "id, tenant_id, status, source, name_ct, phone_ct, email_ct, address_ct, zip_ct, time_zone, \
-         details_ct, created_at, updated_at, last_touch_at, touch_count, engagement, engagement_at"
+         details_ct, created_at, updated_at, last_touch_at, touch_count, engagement, engagement_at, tags"
     };
 }
 
@@ -178,6 +178,7 @@ pub struct LeadRow {
     pub touch_count: i64,
     pub engagement: f64,
     pub engagement_at: Option<i64>,
+    pub tags: String,
 }
 
 /// A lead's personal data sealed for one row, with its blind indexes.
@@ -300,6 +301,8 @@ impl LeadRow {
                 score: self.engagement,
                 at: ts_opt(self.engagement_at)?,
             },
+            tags: serde_json::from_str(&self.tags)
+                .map_err(|e| DbError::corrupt(format!("lead tags: {e}")))?,
         })
     }
 }
@@ -317,6 +320,8 @@ pub struct LeadFill {
     pub time_zone: Option<String>,
     /// All the answers, when the new submission added some.
     pub details: Option<Vec<u8>>,
+    /// All the tags (JSON), when the new submission added some.
+    pub tags: Option<String>,
 }
 
 pub fn lead_fill(
@@ -365,7 +370,16 @@ pub fn lead_fill(
                 seal_details(cipher, tenant, existing.id.as_uuid(), &merged)
             }
         },
+        tags: {
+            let merged = existing.tags.merged(&incoming.tags);
+            (merged != existing.tags).then(|| tags_json(&merged))
+        },
     }
+}
+
+/// Tags as stored: a JSON array.
+pub fn tags_json(tags: &domain::Tags) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
 }
 
 impl LeadFill {
@@ -377,6 +391,7 @@ impl LeadFill {
             && self.zip.is_none()
             && self.time_zone.is_none()
             && self.details.is_none()
+            && self.tags.is_none()
     }
 }
 

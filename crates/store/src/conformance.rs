@@ -87,7 +87,8 @@ macro_rules! conformance_tests {
             timelines_record_status_changes_and_sealed_notes,
             engagement_accumulates_and_a_reply_restarts_quiet_time,
             recovery_starts_each_due_lead_once_and_retires_old_ones,
-            appointments_book_reschedule_and_cancel_once
+            appointments_book_reschedule_and_cancel_once,
+            ai_generations_add_up_per_organisation_and_month
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -139,6 +140,7 @@ fn new_lead(name: &str, p: Option<&str>, e: Option<&str>) -> NewLead {
         time_zone: None,
         consent: None,
         details: domain::Details::default(),
+        tags: domain::Tags::default(),
     }
 }
 

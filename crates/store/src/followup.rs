@@ -327,3 +327,67 @@ pub fn enrolled_event(
         at,
     )
 }
+
+/// One call (or cache hit) of the AI writer, for the organisation's usage and the message's
+/// cost.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AiGeneration {
+    pub id: Uuid,
+    /// The dedupe key of the message it was for (`seq:{run}:{step}`).
+    pub message_key: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// In millionths of a US dollar.
+    pub cost_micros: i64,
+    /// Taken from the cache: no call, no cost.
+    pub cached: bool,
+    /// `used`, `budget` (over the month's budget: template sent), `error:{code}`,
+    /// `guard:{rule}` (the draft was refused: template sent).
+    pub outcome: String,
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+}
+
+/// An organisation's AI writer use in one month (`2026-11`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AiUsage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+}
+
+impl AiUsage {
+    pub fn tokens(&self) -> i64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AiGenerationRow {
+    pub id: Uuid,
+    pub message_key: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub cached: bool,
+    pub outcome: String,
+    pub created_at: i64,
+}
+
+impl AiGenerationRow {
+    pub fn into_generation(self) -> DbResult<AiGeneration> {
+        Ok(AiGeneration {
+            id: self.id,
+            message_key: self.message_key,
+            model: self.model,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cost_micros: self.cost_micros,
+            cached: self.cached,
+            outcome: self.outcome,
+            at: ts(self.created_at)?,
+        })
+    }
+}

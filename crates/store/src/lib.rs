@@ -38,8 +38,8 @@ pub use compliance::{
 };
 pub use error::{DbError, DbResult};
 pub use followup::{
-    AppointmentChange, NewAppointment, NewLeadEvent, RecoveryBatch, RecoveryCandidate,
-    RecoveryDone, RecoveryQuery, RecoveryRun,
+    AiGeneration, AiUsage, AppointmentChange, NewAppointment, NewLeadEvent, RecoveryBatch,
+    RecoveryCandidate, RecoveryDone, RecoveryQuery, RecoveryRun,
 };
 pub use identity::*;
 pub use records::*;
@@ -310,6 +310,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         actor: &str,
         at: Timestamp,
     ) -> DbResult<bool>;
+    /// Replaces a lead's tags; false when the organisation has no such lead.
+    async fn set_lead_tags(
+        &self,
+        tenant: Tenant,
+        id: LeadId,
+        tags: &domain::Tags,
+        at: Timestamp,
+    ) -> DbResult<bool>;
     /// Erases a lead (a privacy request), in one transaction: every address of theirs goes on the
     /// suppression list as a blind index only (reason `erased`, or the entry's own reason kept,
     /// its sealed address dropped), so they are never contacted again; their messages, touches
@@ -578,6 +586,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> DbResult<Option<Appointment>>;
     /// A lead's appointments, soonest first.
     async fn list_appointments(&self, tenant: Tenant, lead: LeadId) -> DbResult<Vec<Appointment>>;
+
+    // ---- AI writer -----------------------------------------------------------------------
+
+    /// A draft the AI writer made before for this context key.
+    async fn ai_cached(&self, tenant: Tenant, key: &str) -> DbResult<Option<String>>;
+    /// Records a generation, adds its tokens and cost to its month (`2026-11`), and caches
+    /// `cache` (key, draft) when given, in one transaction.
+    async fn record_ai(
+        &self,
+        tenant: Tenant,
+        month: &str,
+        generation: AiGeneration,
+        cache: Option<(String, String)>,
+    ) -> DbResult<()>;
+    async fn ai_usage(&self, tenant: Tenant, month: &str) -> DbResult<AiUsage>;
+    /// The latest generations, newest first.
+    async fn list_ai_generations(&self, tenant: Tenant, limit: u32) -> DbResult<Vec<AiGeneration>>;
 
     // ---- jobs ----------------------------------------------------------------------------
 

@@ -308,6 +308,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::followup::reschedule))
         .routes(routes!(routes::followup::cancel))
         .routes(routes!(routes::followup::run_recovery))
+        .routes(routes!(
+            routes::ai::get,
+            routes::ai::put,
+            routes::ai::remove
+        ))
+        .routes(routes!(routes::ai::usage))
         .routes(routes!(routes::integrations::list))
         .routes(routes!(
             routes::integrations::put,

@@ -31,6 +31,8 @@ pub struct LeadView {
     pub time_zone: Option<String>,
     /// Answers to the source's own questions, by question.
     pub details: domain::Details,
+    /// The business's labels, sorted.
+    pub tags: domain::Tags,
     /// How many times the person has reached out (a repeat submission adds one).
     pub touch_count: i64,
     pub created_at: String,
@@ -60,6 +62,7 @@ impl LeadView {
             zip: l.zip,
             time_zone: l.time_zone,
             details: l.details,
+            tags: l.tags,
             touch_count: l.touch_count,
             created_at: rfc3339(l.created_at),
             updated_at: rfc3339(l.updated_at),

@@ -613,6 +613,29 @@ async fn emails_go_through_sendgrid_and_events_move_and_suppress_once_each() {
     assert_eq!(post(delivered.clone(), None).await.unwrap().status(), 204);
     assert_eq!(lead_messages(&app, &org).await[0]["status"], "delivered");
 
+    // A click warms the lead, and changes nothing about the message.
+    let engagement = || async {
+        let leads: Value = app
+            .get(&org, "/api/v1/leads")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        leads["data"][0]["engagement"].clone()
+    };
+    assert_eq!(engagement().await, "cold");
+    let click = json!([{
+        "email": "jane@example.com", "timestamp": 1772647250, "event": "click",
+        "sg_event_id": "Y2xpY2s", "sg_message_id": "sgmsg0001.filter0001.1.0",
+        "leadline_message_id": ours, "url": "https://acme.example/quote"
+    }])
+    .to_string();
+    assert_eq!(post(click, None).await.unwrap().status(), 204);
+    assert_eq!(engagement().await, "warm");
+    assert_eq!(lead_messages(&app, &org).await[0]["status"], "delivered");
+
     // A spam report suppresses the address; the same event again does nothing more.
     let spam = json!([{
         "email": "jane@example.com", "timestamp": 1772647300, "event": "spamreport",

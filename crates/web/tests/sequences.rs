@@ -571,3 +571,70 @@ async fn a_step_that_does_not_render_is_skipped_and_the_run_goes_on() {
     assert_eq!(sent.len(), 2, "the first answer and the email step");
     assert_eq!(sent[1]["channel"], "email");
 }
+
+#[tokio::test]
+async fn tags_enrol_new_leads_and_are_kept_and_replaced() {
+    let app = spawn_app().await;
+    let org = organisation(&app).await;
+    let mut body = follow_up();
+    body["enrol"] = json!({ "tags": ["roofing"] });
+    create(&app, &org, &body).await;
+    let mut bad = follow_up();
+    bad["enrol"] = json!({ "tags": ["Roofing Leads", "no/slash"] });
+    let res = app
+        .post(&org, "/api/v1/sequences", &bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        fields(&problem(res).await),
+        ["enrol.tags[0]", "enrol.tags[1]"]
+    );
+
+    let post = |phone: &str, tags: Value| {
+        app.post_lead(
+            &org,
+            json!({ "name": "Jane", "phone": phone, "source": "api", "tags": tags }),
+        )
+    };
+    let tagged: Value = post("+13125550131", json!(["Roofing", "spring promo"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tagged["tags"], json!(["roofing", "spring-promo"]));
+    let plain: Value = post("+13125550132", json!([])).await.json().await.unwrap();
+    app.drain().await;
+    assert_eq!(
+        runs(&app, &org, &tagged).await.len(),
+        1,
+        "enrolled by its tag"
+    );
+    assert!(runs(&app, &org, &plain).await.is_empty());
+    let res = post("+13125550133", json!(["bad/tag"])).await;
+    assert_eq!(fields(&problem(res).await), ["tags"]);
+
+    // A repeat submission adds its tags; PATCH replaces them.
+    let again: Value = post("+13125550131", json!(["gutters"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["tags"], json!(["gutters", "roofing", "spring-promo"]));
+    let res = app
+        .client
+        .patch(format!(
+            "{}/api/v1/leads/{}",
+            app.base,
+            tagged["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&org.key)
+        .json(&json!({ "tags": ["vip"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let lead: Value = res.json().await.unwrap();
+    assert_eq!(lead["tags"], json!(["vip"]));
+    assert_eq!(lead["status"], "contacted", "the status is left alone");
+}

@@ -115,6 +115,26 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "get",
+        "/api/v1/ai/writer",
+        "ai_writers_belong_to_one_organisation",
+    ),
+    (
+        "put",
+        "/api/v1/ai/writer",
+        "ai_writers_belong_to_one_organisation",
+    ),
+    (
+        "delete",
+        "/api/v1/ai/writer",
+        "ai_writers_belong_to_one_organisation",
+    ),
+    (
+        "get",
+        "/api/v1/ai/usage",
+        "ai_writers_belong_to_one_organisation",
+    ),
+    (
+        "get",
         "/api/v1/integrations",
         "integrations_and_provider_hooks_belong_to_one_organisation",
     ),
@@ -1690,4 +1710,53 @@ async fn timelines_appointments_and_recovery_belong_to_one_organisation() {
     )
     .await;
     assert_eq!(report["started"], 1, "A's own pass finds A's quiet lead");
+}
+
+#[tokio::test]
+async fn ai_writers_belong_to_one_organisation() {
+    let (app, a, b, _) = two_orgs().await;
+    let put = |org: &Org, key: &str| {
+        app.client
+            .put(format!("{}/api/v1/ai/writer", app.base))
+            .bearer_auth(&org.key)
+            .json(
+                &json!({ "api_key": key, "model": "claude-test-1", "monthly_token_budget": 1000 }),
+            )
+            .send()
+    };
+    assert_eq!(
+        put(&a, "sk-ant-alpha-0123456789abcdef")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let writer = |org| {
+        let app = &app;
+        async move { json_of(app.get(org, "/api/v1/ai/writer").send().await.unwrap()).await }
+    };
+    assert_eq!(writer(&b).await["enabled"], false, "B sees no writer");
+    let usage = json_of(app.get(&b, "/api/v1/ai/usage").send().await.unwrap()).await;
+    assert!(usage["recent"].as_array().unwrap().is_empty());
+    assert!(usage["monthly_token_budget"].is_null());
+    // B setting and removing its own writer leaves A's alone.
+    assert_eq!(
+        put(&b, "sk-ant-beta-0123456789abcdefgh")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/ai/writer", app.base))
+        .bearer_auth(&b.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let a_writer = writer(&a).await;
+    assert_eq!(a_writer["enabled"], true);
+    assert_eq!(a_writer["api_key_hint"], "••••cdef");
+    assert_eq!(writer(&b).await["enabled"], false);
 }

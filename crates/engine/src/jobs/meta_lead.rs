@@ -177,6 +177,7 @@ pub fn map_lead(
         time_zone: None,
         consent,
         details: custom_answers(lead),
+        tags: domain::Tags::default(),
     })
 }
 

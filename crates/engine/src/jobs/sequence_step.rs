@@ -113,11 +113,30 @@ impl Job for SequenceStep {
             let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
                 JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
             })?;
-            match compose(&org, &lead, step) {
+            // The AI writer's draft, when the step asks for one and the writer gives one.
+            let message_key = format!("seq:{}:{}", run.id, run.step);
+            let drafted = match engine
+                .ai_draft(tenant, &org, &lead, step, run.origin, &message_key)
+                .await
+            {
+                Some(mut draft) => {
+                    if step.channel == domain::Channel::Sms
+                        && !draft.to_uppercase().contains("STOP")
+                    {
+                        draft.push_str(" {{ opt_out_line }}");
+                    }
+                    Some(domain::sequence::Step {
+                        template: draft,
+                        ..step.clone()
+                    })
+                }
+                None => None,
+            };
+            match compose(&org, &lead, drafted.as_ref().unwrap_or(step)) {
                 Ok(composed) => {
                     let mut out = Outgoing::to_lead(tenant, org, lead, to, purpose, composed.body);
                     out.subject = composed.subject;
-                    out.dedupe_key = Some(format!("seq:{}:{}", run.id, run.step));
+                    out.dedupe_key = Some(message_key);
                     match engine.dispatch(out, Some(info)).await? {
                         Dispatched::Deferred { until, .. } => {
                             count("deferred");

@@ -509,3 +509,67 @@ pub async fn appointments_book_reschedule_and_cancel_once(store: S) {
         "both revisions' reminders were queued"
     );
 }
+
+pub async fn ai_generations_add_up_per_organisation_and_month(store: S) {
+    let a = tenant(&store, "A").await;
+    let b = tenant(&store, "B").await;
+    let generation = |tokens: i64, cached: bool, at: Timestamp| AiGeneration {
+        id: uuid::Uuid::now_v7(),
+        message_key: "seq:x:0".into(),
+        model: "claude-test".into(),
+        input_tokens: tokens,
+        output_tokens: tokens / 10,
+        cost_micros: tokens * 3,
+        cached,
+        outcome: "used".into(),
+        at,
+    };
+    store
+        .record_ai(
+            a,
+            "2026-03",
+            generation(100, false, t0()),
+            Some(("k1".into(), "Hi {{ first_name }}".into())),
+        )
+        .await
+        .unwrap();
+    store
+        .record_ai(a, "2026-03", generation(50, false, t0() + secs(1)), None)
+        .await
+        .unwrap();
+    // A second draft for the same key keeps the first.
+    store
+        .record_ai(
+            a,
+            "2026-04",
+            generation(10, false, t0() + secs(2)),
+            Some(("k1".into(), "other".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ai_cached(a, "k1").await.unwrap().as_deref(),
+        Some("Hi {{ first_name }}")
+    );
+    assert_eq!(store.ai_cached(b, "k1").await.unwrap(), None);
+    assert_eq!(
+        store.ai_usage(a, "2026-03").await.unwrap(),
+        AiUsage {
+            input_tokens: 150,
+            output_tokens: 15,
+            cost_micros: 450
+        }
+    );
+    assert_eq!(store.ai_usage(a, "2026-04").await.unwrap().tokens(), 11);
+    assert_eq!(
+        store.ai_usage(b, "2026-03").await.unwrap(),
+        AiUsage::default()
+    );
+    let list = store.list_ai_generations(a, 10).await.unwrap();
+    assert_eq!(
+        list.iter().map(|g| g.input_tokens).collect::<Vec<_>>(),
+        [10, 50, 100],
+        "newest first"
+    );
+    assert!(store.list_ai_generations(b, 10).await.unwrap().is_empty());
+}

@@ -256,6 +256,7 @@ async fn take_form(
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         ),
+        tags: None,
     };
     let tenant = Tenant::from_authenticated(source.tenant_id);
     let region = state.settings(tenant).await?.default_region;

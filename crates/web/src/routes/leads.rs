@@ -37,6 +37,10 @@ pub struct CreateLead {
     /// Answers to the source's own questions, by question: `{"What service?": "Roof repair"}`
     /// (up to 30; questions up to 64 characters, answers up to 1000).
     pub details: Option<std::collections::BTreeMap<String, String>>,
+    /// The business's labels (`roofing`, `spring-promo`): up to 20, each up to 40 letters,
+    /// digits, `-`, `_`, `:` or `.`; lowercased, spaces become `-`. Sequences can enrol new
+    /// leads by tag; a repeat submission adds its tags.
+    pub tags: Option<Vec<String>>,
 }
 
 /// The evidence of consent shown with the form.
@@ -192,6 +196,10 @@ pub fn validate(
     if let Some(problem) = domain::Details::problem(&details) {
         c.fail("details", problem);
     }
+    let tags = domain::Tags::parse(&input.tags.unwrap_or_default()).unwrap_or_else(|e| {
+        c.fail("tags", e);
+        domain::Tags::default()
+    });
     if !c.0.is_empty() {
         return Err(ApiError::validation(c.0));
     }
@@ -205,6 +213,7 @@ pub fn validate(
         time_zone,
         consent,
         details: domain::Details::from_checked(details),
+        tags,
     })
 }
 
@@ -439,11 +448,13 @@ pub async fn get(
 pub struct UpdateLead {
     /// `new`, `contacted`, `engaged`, `booked`, `won` or `lost`. `opted_out` is set only by the
     /// compliance pipeline (an opt-out), and only the person's own opt-in lifts it.
-    pub status: LeadStatus,
+    pub status: Option<LeadStatus>,
+    /// Replaces the lead's tags (see `tags` on intake).
+    pub tags: Option<Vec<String>>,
 }
 
-/// Moves a lead along the pipeline. Marking it `booked` ends its runs that exit on a booking;
-/// any change ends those that exit on a status change.
+/// Moves a lead along the pipeline, or replaces its tags. Marking it `booked` ends its runs
+/// that exit on a booking; any status change ends those that exit on a status change.
 #[utoipa::path(
     patch, path = "/api/v1/leads/{id}", tag = "leads", request_body = UpdateLead,
     params(("id" = String, Path, description = "Lead id")),
@@ -462,12 +473,19 @@ pub async fn update(
     ApiPath(id): ApiPath<LeadId>,
     body: ApiJson<UpdateLead>,
 ) -> ApiResult<Json<LeadView>> {
-    let to = body.value.status;
-    if to == LeadStatus::OptedOut {
+    let update = body.value;
+    if update.status == Some(LeadStatus::OptedOut) {
         return Err(ApiError::field(
             "status",
             "opted_out is set only by an opt-out from the person",
         ));
+    }
+    let tags = match &update.tags {
+        Some(tags) => Some(domain::Tags::parse(tags).map_err(|e| ApiError::field("tags", e))?),
+        None => None,
+    };
+    if update.status.is_none() && tags.is_none() {
+        return Err(ApiError::field("status", "give a status, tags, or both"));
     }
     let engine = &state.engine;
     let lead = engine
@@ -475,6 +493,33 @@ pub async fn update(
         .get_lead(key.tenant, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    if let Some(tags) = &tags
+        && tags != &lead.tags
+    {
+        engine
+            .store
+            .set_lead_tags(key.tenant, id, tags, engine.clock.now())
+            .await?;
+        state
+            .audit(crate::actor_event(
+                key.tenant,
+                &key.actor,
+                "lead.tags",
+                "lead",
+                id.to_string(),
+                ip,
+                serde_json::json!({ "tags": tags }),
+            ))
+            .await?;
+    }
+    let Some(to) = update.status else {
+        let lead = engine
+            .store
+            .get_lead(key.tenant, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        return Ok(Json(LeadView::at(lead, engine.clock.now())));
+    };
     if lead.status == LeadStatus::OptedOut {
         return Err(
             ApiError::new(StatusCode::CONFLICT, "opted-out", "The lead opted out")

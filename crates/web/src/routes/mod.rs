@@ -1,6 +1,7 @@
 //! The API's handlers, one module per resource.
 
 pub mod accounts;
+pub mod ai;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

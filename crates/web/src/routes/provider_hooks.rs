@@ -230,6 +230,7 @@ pub async fn twilio_status(
                 status: Some(callback.status),
                 error: callback.error_code,
                 suppress,
+                signal: None,
             },
         )
         .await?;
@@ -336,6 +337,7 @@ pub async fn twilio_voice_done(
         time_zone: None,
         consent: None,
         details: domain::Details::default(),
+        tags: domain::Tags::default(),
     };
     state
         .engine
@@ -433,6 +435,13 @@ pub async fn sendgrid_events(
                     status: effect.status,
                     error: effect.error.map(str::to_owned),
                     suppress: effect.suppress.map(str::to_owned),
+                    signal: effect.signal.map(|s| {
+                        let at = event
+                            .timestamp
+                            .and_then(|t| domain::Timestamp::from_second(t).ok())
+                            .unwrap_or_else(|| state.engine.clock.now());
+                        (s, at)
+                    }),
                 },
             )
             .await?;
@@ -687,11 +696,9 @@ fn ghl_lead(
             if let Some(from) = text(&contact.source) {
                 details.add("GoHighLevel source", from);
             }
-            if !contact.tags.is_empty() {
-                details.add("GoHighLevel tags", &contact.tags.join(", "));
-            }
             details
         },
+        tags: domain::Tags::lenient(&contact.tags),
     })
 }
 
