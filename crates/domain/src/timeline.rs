@@ -17,7 +17,8 @@ pub enum LeadEventKind {
     Note,
     /// `{"appointment": id, "change": "booked"|"rescheduled"|"cancelled", "starts_at": ...}`
     Appointment,
-    /// `{"sequence": id, "version": n, "origin": "recovery"|...}`: a run started.
+    /// `{"sequence": id, "version": n, "origin": "recovery"|..., "state", "exit_reason"}`: a
+    /// run started (read from the run itself, never written as an entry).
     Enrolled,
 }
 

@@ -2,14 +2,12 @@
 
 use domain::appointment::{Appointment, AppointmentState};
 use domain::engagement::{Engagement, Signal};
-use domain::sequence::Origin;
 use domain::timeline::LeadEvent;
-use domain::{AppointmentId, LeadEventId, LeadId, LeadStatus, Tenant, TenantId, Timestamp};
+use domain::{AppointmentId, LeadId, LeadStatus, Tenant, TenantId, Timestamp};
 use sqlx::PgConnection;
 use store::codec::{ts_opt, us};
 use store::followup::{
-    AppointmentRow, LeadEventRow, RecoveryRow, appointment_event, booking_moves, enrolled_event,
-    seal_location,
+    AppointmentRow, LeadEventRow, RecoveryRow, appointment_event, booking_moves, seal_location,
 };
 use store::{
     AppointmentChange, DbError, DbResult, NewAppointment, NewLeadEvent, RecoveryBatch,
@@ -258,29 +256,34 @@ impl PostgresStore {
         tenant: Tenant,
         query: &RecoveryQuery,
     ) -> DbResult<Vec<RecoveryCandidate>> {
-        let attempts: Vec<i32> = (0..query.attempts_below.max(1))
-            .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
-            .collect();
-        sqlx::query_as::<_, RecoveryRow>(
-            "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
-             FROM leads WHERE tenant_id = $1 AND status = $2 AND recovery_attempts = ANY($3) \
-             AND quiet_since IS NOT NULL AND quiet_since <= $4 \
-             AND ($6::BIGINT IS NULL OR (quiet_since, id) > ($6, $7)) \
-             ORDER BY quiet_since, id LIMIT $5",
-        )
-        .bind(tenant.id().as_uuid())
-        .bind(query.status.as_str())
-        .bind(attempts)
-        .bind(us(query.quiet_before))
-        .bind(i64::from(query.limit))
-        .bind(query.after.map(|(t, _)| us(t)))
-        .bind(query.after.map(|(_, id)| id.as_uuid()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(RecoveryRow::into_candidate)
-        .collect()
+        // One ordered index range per attempt count, merged: with all the counts in one
+        // statement the planner, multiplying the columns' selectivities, takes the matches for
+        // many and scans the table.
+        let mut all = Vec::new();
+        for attempts in 0..query.attempts_below.max(1) {
+            let sql = if query.after.is_some() {
+                "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
+                 FROM leads WHERE tenant_id = $1 AND status = $2 AND recovery_attempts = $3 \
+                 AND quiet_since IS NOT NULL AND quiet_since <= $4 AND (quiet_since, id) > ($6, $7) \
+                 ORDER BY quiet_since, id LIMIT $5"
+            } else {
+                "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
+                 FROM leads WHERE tenant_id = $1 AND status = $2 AND recovery_attempts = $3 \
+                 AND quiet_since IS NOT NULL AND quiet_since <= $4 \
+                 ORDER BY quiet_since, id LIMIT $5"
+            };
+            let mut q = sqlx::query_as::<_, RecoveryRow>(sql)
+                .bind(tenant.id().as_uuid())
+                .bind(query.status.as_str())
+                .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+                .bind(us(query.quiet_before))
+                .bind(i64::from(query.limit));
+            if let Some((at, id)) = query.after {
+                q = q.bind(us(at)).bind(id.as_uuid());
+            }
+            all.extend(q.fetch_all(&self.pool).await.map_err(db)?);
+        }
+        store::followup::first_candidates(all, query.limit)
     }
 
     pub(crate) async fn start_recovery_impl(
@@ -293,78 +296,59 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut done = RecoveryDone::default();
         if let Some(first) = batch.runs.first() {
-            // One statement for the whole batch: a round trip per run would cost more than the
-            // rest of the scan.
-            let mut enrolment_ids = Vec::with_capacity(batch.runs.len());
-            let mut lead_ids = Vec::with_capacity(batch.runs.len());
-            let mut dues = Vec::with_capacity(batch.runs.len());
-            let mut job_ids = Vec::with_capacity(batch.runs.len());
-            let mut payloads = Vec::with_capacity(batch.runs.len());
-            let mut dedupes = Vec::with_capacity(batch.runs.len());
-            let mut event_ids = Vec::with_capacity(batch.runs.len());
-            for run in &batch.runs {
-                enrolment_ids.push(run.enrolment_id.as_uuid());
-                lead_ids.push(run.lead_id.as_uuid());
-                dues.push(us(run.due));
-                job_ids.push(run.job.id.as_uuid());
-                payloads.push(run.job.payload.to_string());
-                dedupes.push(run.job.dedupe_key.clone());
-                event_ids.push(LeadEventId::new().as_uuid());
-            }
-            let event = enrolled_event(
-                first.lead_id,
-                batch.sequence_id,
-                batch.version,
-                Origin::Recovery,
-                batch.at,
-            );
-            let started: i64 = sqlx::query_scalar(
-                "WITH input AS ( \
-                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::uuid[]) \
-                   AS i(enrolment_id, lead_id, due, job_id, payload, dedupe, event_id)), \
-                 ins AS ( \
-                   INSERT INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, step, \
-                     next_run_at, enrolled_at, updated_at, origin) \
-                   SELECT enrolment_id, $8, lead_id, $9, $10, 'active', 0, due, $11, $11, 'recovery' FROM input \
-                   ON CONFLICT (tenant_id, lead_id, sequence_id) WHERE state = 'active' DO NOTHING \
-                   RETURNING id), \
-                 started AS (SELECT i.* FROM input i JOIN ins ON ins.id = i.enrolment_id), \
-                 queued AS ( \
-                   INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, run_at, \
-                     dedupe_key, created_at, updated_at) \
-                   SELECT job_id, $8, $12, payload, 'ready', 0, $13, due, dedupe, $11, $11 FROM started \
-                   RETURNING 1), \
-                 counted AS ( \
-                   UPDATE leads l SET recovery_attempts = l.recovery_attempts + 1, quiet_since = $11 \
-                   FROM started s WHERE l.tenant_id = $8 AND l.id = s.lead_id RETURNING 1), \
-                 running AS ( \
-                   UPDATE leads l SET quiet_since = $11 FROM input i \
-                   WHERE l.tenant_id = $8 AND l.id = i.lead_id \
-                   AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = i.enrolment_id) RETURNING 1), \
-                 noted AS ( \
-                   INSERT INTO lead_events (id, tenant_id, lead_id, kind, actor, data, created_at) \
-                   SELECT event_id, $8, lead_id, 'enrolled', 'system', $14, $11 FROM started RETURNING 1) \
-                 SELECT count(*) FROM started",
+            // Whole arrays per statement: a round trip per run would cost more than the rest
+            // of the scan. The leads are then reached by their primary key (`id = ANY`), never
+            // by a join the planner might answer with a scan of the table.
+            let inserted: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, step, \
+                   next_run_at, enrolled_at, updated_at, origin) \
+                 SELECT i.id, $4, i.lead_id, $5, $6, 'active', 0, i.due, $7, $7, 'recovery' \
+                 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS i(id, lead_id, due) \
+                 ON CONFLICT (tenant_id, lead_id, sequence_id) WHERE state = 'active' DO NOTHING \
+                 RETURNING id",
             )
-            .bind(enrolment_ids)
-            .bind(lead_ids)
-            .bind(dues)
-            .bind(job_ids)
-            .bind(payloads)
-            .bind(dedupes)
-            .bind(event_ids)
+            .bind(batch.runs.iter().map(|r| r.enrolment_id.as_uuid()).collect::<Vec<_>>())
+            .bind(batch.runs.iter().map(|r| r.lead_id.as_uuid()).collect::<Vec<_>>())
+            .bind(batch.runs.iter().map(|r| us(r.due)).collect::<Vec<_>>())
             .bind(t)
             .bind(batch.sequence_id.as_uuid())
             .bind(batch.version)
             .bind(at)
-            .bind(&first.job.kind)
-            .bind(i64::from(first.job.max_attempts))
-            .bind(event.data.to_string())
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
-            done.started = u64::try_from(started).unwrap_or(0);
-            done.running = u64::try_from(batch.runs.len()).unwrap_or(0) - done.started;
+            let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+            let (started, running): (Vec<_>, Vec<_>) = batch
+                .runs
+                .iter()
+                .partition(|r| inserted.contains(&r.enrolment_id.as_uuid()));
+            sqlx::query(
+                "WITH queued AS ( \
+                   INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, \
+                     run_at, dedupe_key, created_at, updated_at) \
+                   SELECT j.id, $5, $6, j.payload, 'ready', 0, $7, j.run_at, j.dedupe, j.run_at, j.run_at \
+                   FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[]) AS j(id, payload, run_at, dedupe) \
+                   RETURNING 1), \
+                 counted AS ( \
+                   UPDATE leads SET recovery_attempts = recovery_attempts + 1, quiet_since = $8 \
+                   WHERE tenant_id = $5 AND id = ANY($9) RETURNING 1) \
+                 UPDATE leads SET quiet_since = $8 WHERE tenant_id = $5 AND id = ANY($10)",
+            )
+            .bind(started.iter().map(|r| r.job.id.as_uuid()).collect::<Vec<_>>())
+            .bind(started.iter().map(|r| r.job.payload.to_string()).collect::<Vec<_>>())
+            .bind(started.iter().map(|r| us(r.job.run_at)).collect::<Vec<_>>())
+            .bind(started.iter().map(|r| r.job.dedupe_key.clone()).collect::<Vec<_>>())
+            .bind(t)
+            .bind(&first.job.kind)
+            .bind(i64::from(first.job.max_attempts))
+            .bind(at)
+            .bind(started.iter().map(|r| r.lead_id.as_uuid()).collect::<Vec<_>>())
+            .bind(running.iter().map(|r| r.lead_id.as_uuid()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            done.started = u64::try_from(started.len()).unwrap_or(0);
+            done.running = u64::try_from(running.len()).unwrap_or(0);
         }
         if !batch.retire.is_empty() {
             let ids: Vec<Uuid> = batch.retire.iter().map(LeadId::as_uuid).collect();

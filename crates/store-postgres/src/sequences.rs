@@ -185,14 +185,6 @@ impl PostgresStore {
         .await
         .map_err(db)?;
         insert_job(&mut tx, &first_step).await?;
-        let event = store::followup::enrolled_event(
-            new.lead_id,
-            new.sequence_id,
-            new.version,
-            new.origin,
-            new.enrolled_at,
-        );
-        crate::followup::insert_lead_event(&mut tx, &self.cipher, t, &event).await?;
         notify_jobs(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(Enrolment {

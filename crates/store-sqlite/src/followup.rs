@@ -4,7 +4,7 @@ use domain::appointment::{Appointment, AppointmentState};
 use domain::engagement::{Engagement, Signal};
 use domain::timeline::LeadEvent;
 use domain::{AppointmentId, LeadId, LeadStatus, Tenant, TenantId, Timestamp};
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use store::codec::{ts_opt, us};
 use store::followup::{
     AppointmentRow, LeadEventRow, RecoveryRow, appointment_event, seal_location,
@@ -263,32 +263,33 @@ impl SqliteStore {
         tenant: Tenant,
         query: &RecoveryQuery,
     ) -> DbResult<Vec<RecoveryCandidate>> {
-        // `recovery_attempts IN (0, 1, ...)` lets the index seek each attempt count's range of
-        // quiet times instead of reading every lead of the status.
-        let attempts: Vec<String> = (0..query.attempts_below.max(1))
-            .map(|n| n.to_string())
-            .collect();
-        let sql = format!(
-            "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
-             FROM leads INDEXED BY leads_recovery \
-             WHERE tenant_id = ?1 AND status = ?2 AND recovery_attempts IN ({}) \
-             AND quiet_since IS NOT NULL AND quiet_since <= ?3 \
-             AND (?5 IS NULL OR (quiet_since, id) > (?5, ?6)) ORDER BY quiet_since, id LIMIT ?4",
-            attempts.join(", ")
-        );
-        sqlx::query_as::<_, RecoveryRow>(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.id().as_uuid())
-            .bind(query.status.as_str())
-            .bind(us(query.quiet_before))
-            .bind(i64::from(query.limit))
-            .bind(query.after.map(|(t, _)| us(t)))
-            .bind(query.after.map(|(_, id)| id.as_uuid()))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(RecoveryRow::into_candidate)
-            .collect()
+        // One ordered index range per attempt count, merged: a single statement over all the
+        // counts would have to sort every match before its limit.
+        let mut all = Vec::new();
+        for attempts in 0..query.attempts_below.max(1) {
+            let sql = if query.after.is_some() {
+                "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
+                 FROM leads INDEXED BY leads_recovery WHERE tenant_id = ?1 AND status = ?2 \
+                 AND recovery_attempts = ?3 AND quiet_since IS NOT NULL AND quiet_since <= ?4 \
+                 AND (quiet_since, id) > (?6, ?7) ORDER BY quiet_since, id LIMIT ?5"
+            } else {
+                "SELECT id, quiet_since, recovery_attempts, last_touch_at, engagement, engagement_at \
+                 FROM leads INDEXED BY leads_recovery WHERE tenant_id = ?1 AND status = ?2 \
+                 AND recovery_attempts = ?3 AND quiet_since IS NOT NULL AND quiet_since <= ?4 \
+                 ORDER BY quiet_since, id LIMIT ?5"
+            };
+            let mut q = sqlx::query_as::<_, RecoveryRow>(sql)
+                .bind(tenant.id().as_uuid())
+                .bind(query.status.as_str())
+                .bind(i64::from(attempts))
+                .bind(us(query.quiet_before))
+                .bind(i64::from(query.limit));
+            if let Some((at, id)) = query.after {
+                q = q.bind(us(at)).bind(id.as_uuid());
+            }
+            all.extend(q.fetch_all(&self.read).await.map_err(db)?);
+        }
+        store::followup::first_candidates(all, query.limit)
     }
 
     pub(crate) async fn start_recovery_impl(
@@ -296,70 +297,31 @@ impl SqliteStore {
         tenant: Tenant,
         batch: RecoveryBatch,
     ) -> DbResult<RecoveryDone> {
-        let cipher = self.cipher.clone();
-        let t = tenant.id();
+        let t = tenant.id().as_uuid();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     let mut done = RecoveryDone::default();
-                    let at = us(batch.at);
-                    for run in &batch.runs {
-                        let inserted = sqlx::query(
-                            "INSERT OR IGNORE INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, \
-                             step, next_run_at, enrolled_at, updated_at, origin) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?7, 'recovery')",
-                        )
-                        .bind(run.enrolment_id.as_uuid())
-                        .bind(t.as_uuid())
-                        .bind(run.lead_id.as_uuid())
-                        .bind(batch.sequence_id.as_uuid())
-                        .bind(batch.version)
-                        .bind(us(run.due))
-                        .bind(at)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?
-                        .rows_affected();
-                        if inserted == 0 {
-                            // Being followed by this sequence already: not an attempt, but not
-                            // to be found again by every scan while it runs.
-                            sqlx::query(
-                                "UPDATE leads SET quiet_since = ?1 WHERE tenant_id = ?2 AND id = ?3",
-                            )
-                            .bind(at)
-                            .bind(t.as_uuid())
-                            .bind(run.lead_id.as_uuid())
+                    // Many rows per statement: a statement's round trip costs more than its rows.
+                    for chunk in batch.runs.chunks(RECOVERY_CHUNK) {
+                        done.add(start_chunk(conn, t, &batch, chunk).await?);
+                    }
+                    for chunk in batch.retire.chunks(RECOVERY_CHUNK) {
+                        let mut q = QueryBuilder::<Sqlite>::new(
+                            "UPDATE leads SET quiet_since = NULL WHERE tenant_id = ",
+                        );
+                        q.push_bind(t).push(" AND id IN (");
+                        let mut ids = q.separated(", ");
+                        for lead in chunk {
+                            ids.push_bind(lead.as_uuid());
+                        }
+                        q.push(")");
+                        done.retired += q
+                            .build()
                             .execute(&mut *conn)
                             .await
-                            .map_err(db)?;
-                            done.running += 1;
-                            continue;
-                        }
-                        insert_job(conn, &run.job).await?;
-                        sqlx::query(
-                            "UPDATE leads SET recovery_attempts = recovery_attempts + 1, quiet_since = ?1 \
-                             WHERE tenant_id = ?2 AND id = ?3",
-                        )
-                        .bind(at)
-                        .bind(t.as_uuid())
-                        .bind(run.lead_id.as_uuid())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                        let event = enrolled_event(run.lead_id, &batch);
-                        insert_lead_event(conn, &cipher, t, &event).await?;
-                        done.started += 1;
-                    }
-                    for lead in &batch.retire {
-                        done.retired += sqlx::query(
-                            "UPDATE leads SET quiet_since = NULL WHERE tenant_id = ? AND id = ?",
-                        )
-                        .bind(t.as_uuid())
-                        .bind(lead.as_uuid())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?
-                        .rows_affected();
+                            .map_err(db)?
+                            .rows_affected();
                     }
                     Ok(done)
                 })
@@ -545,15 +507,94 @@ impl SqliteStore {
     }
 }
 
-/// The timeline entry of a recovery run started.
-fn enrolled_event(lead: LeadId, batch: &RecoveryBatch) -> NewLeadEvent {
-    store::followup::enrolled_event(
-        lead,
-        batch.sequence_id,
-        batch.version,
-        domain::sequence::Origin::Recovery,
-        batch.at,
-    )
+/// Rows per statement of a recovery batch (each run binds at most 11 values: well under
+/// SQLite's limit of 32,766).
+const RECOVERY_CHUNK: usize = 500;
+
+/// Starts one chunk of a recovery batch: the runs (those not running already), their jobs,
+/// their leads' attempts and quiet time.
+async fn start_chunk(
+    conn: &mut SqliteConnection,
+    t: uuid::Uuid,
+    batch: &RecoveryBatch,
+    runs: &[store::RecoveryRun],
+) -> DbResult<RecoveryDone> {
+    let at = us(batch.at);
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT OR IGNORE INTO enrolments (id, tenant_id, lead_id, sequence_id, version, state, \
+         step, next_run_at, enrolled_at, updated_at, origin) ",
+    );
+    q.push_values(runs, |mut row, run| {
+        row.push_bind(run.enrolment_id.as_uuid())
+            .push_bind(t)
+            .push_bind(run.lead_id.as_uuid())
+            .push_bind(batch.sequence_id.as_uuid())
+            .push_bind(batch.version)
+            .push("'active'")
+            .push("0")
+            .push_bind(us(run.due))
+            .push_bind(at)
+            .push_bind(at)
+            .push("'recovery'");
+    });
+    q.push(" RETURNING id");
+    let inserted: std::collections::HashSet<uuid::Uuid> = q
+        .build_query_scalar::<uuid::Uuid>()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .collect();
+    let (started, running): (Vec<&store::RecoveryRun>, Vec<&store::RecoveryRun>) = runs
+        .iter()
+        .partition(|r| inserted.contains(&r.enrolment_id.as_uuid()));
+    if !started.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts, run_at, \
+             dedupe_key, created_at, updated_at) ",
+        );
+        q.push_values(&started, |mut row, run| {
+            let job = &run.job;
+            row.push_bind(job.id.as_uuid())
+                .push_bind(job.tenant_id.map(|t| t.as_uuid()))
+                .push_bind(job.kind.clone())
+                .push_bind(job.payload.to_string())
+                .push("'ready'")
+                .push("0")
+                .push_bind(i64::from(job.max_attempts))
+                .push_bind(us(job.run_at))
+                .push_bind(job.dedupe_key.clone())
+                .push_bind(us(job.run_at))
+                .push_bind(us(job.run_at));
+        });
+        q.build().execute(&mut *conn).await.map_err(db)?;
+    }
+    // Started leads spend an attempt; both kinds restart their quiet time (a running lead is
+    // being followed: the next scans pass it by).
+    for (leads, counted) in [(&started, true), (&running, false)] {
+        if leads.is_empty() {
+            continue;
+        }
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE leads SET quiet_since = ");
+        q.push_bind(at);
+        if counted {
+            q.push(", recovery_attempts = recovery_attempts + 1");
+        }
+        q.push(" WHERE tenant_id = ")
+            .push_bind(t)
+            .push(" AND id IN (");
+        let mut ids = q.separated(", ");
+        for run in leads.iter() {
+            ids.push_bind(run.lead_id.as_uuid());
+        }
+        q.push(")");
+        q.build().execute(&mut *conn).await.map_err(db)?;
+    }
+    Ok(RecoveryDone {
+        started: u64::try_from(started.len()).unwrap_or(0),
+        running: u64::try_from(running.len()).unwrap_or(0),
+        retired: 0,
+    })
 }
 
 impl SqliteStore {

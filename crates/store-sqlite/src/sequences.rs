@@ -203,7 +203,6 @@ impl SqliteStore {
             updated_at: new.enrolled_at,
             origin: new.origin,
         };
-        let cipher = self.cipher.clone();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -223,15 +222,7 @@ impl SqliteStore {
                     .execute(&mut *conn)
                     .await
                     .map_err(db)?;
-                    insert_job(conn, &first_step).await?;
-                    let event = store::followup::enrolled_event(
-                        new.lead_id,
-                        new.sequence_id,
-                        new.version,
-                        new.origin,
-                        new.enrolled_at,
-                    );
-                    crate::followup::insert_lead_event(conn, &cipher, t, &event).await
+                    insert_job(conn, &first_step).await
                 })
             })
             .await?;

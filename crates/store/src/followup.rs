@@ -157,6 +157,17 @@ impl RecoveryRow {
     }
 }
 
+/// The first `limit` of rows read per attempt count, in (quiet since, id) order.
+pub fn first_candidates(rows: Vec<RecoveryRow>, limit: u32) -> DbResult<Vec<RecoveryCandidate>> {
+    let mut all = rows
+        .into_iter()
+        .map(RecoveryRow::into_candidate)
+        .collect::<DbResult<Vec<_>>>()?;
+    all.sort_by_key(|c| (c.quiet_since, c.lead_id));
+    all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(all)
+}
+
 /// One recovery run to start.
 #[derive(Debug, Clone)]
 pub struct RecoveryRun {
@@ -168,7 +179,7 @@ pub struct RecoveryRun {
 }
 
 /// What one pass of a recovery rule writes, in one transaction: runs started (each counting an
-/// attempt and restarting the lead's quiet time, with its timeline entry), and leads whose
+/// attempt and restarting the lead's quiet time), and leads whose
 /// relationship window has passed, taken out of the recovery index.
 #[derive(Debug, Clone)]
 pub struct RecoveryBatch {
@@ -187,6 +198,14 @@ pub struct RecoveryDone {
     /// Leads skipped because they were running the sequence already.
     pub running: u64,
     pub retired: u64,
+}
+
+impl RecoveryDone {
+    pub fn add(&mut self, other: RecoveryDone) {
+        self.started += other.started;
+        self.running += other.running;
+        self.retired += other.retired;
+    }
 }
 
 /// An appointment to book, with its reminders' jobs.
@@ -308,23 +327,6 @@ pub fn booking_moves(status: LeadStatus) -> bool {
     !matches!(
         status,
         LeadStatus::Booked | LeadStatus::Won | LeadStatus::OptedOut
-    )
-}
-
-/// The timeline entry of a run started.
-pub fn enrolled_event(
-    lead: LeadId,
-    sequence: SequenceId,
-    version: i32,
-    origin: domain::sequence::Origin,
-    at: Timestamp,
-) -> NewLeadEvent {
-    NewLeadEvent::new(
-        lead,
-        LeadEventKind::Enrolled,
-        "system",
-        serde_json::json!({ "sequence": sequence, "version": version, "origin": origin.as_str() }),
-        at,
     )
 }
 

@@ -34,11 +34,13 @@ pub struct TimelineEntry {
 /// A change on a lead's timeline.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
-    pub id: domain::LeadEventId,
+    /// The entry's id (none for a run, whose id is in `data.enrolment`).
+    pub id: Option<domain::LeadEventId>,
     /// `user:{id}`, `key:{id}`, `operator:{id}` or `system`.
     pub actor: String,
     /// `{"from","to"}` for a status; `{"appointment","change","starts_at",...}` for an
-    /// appointment; `{"sequence","version","origin"}` for a run started.
+    /// appointment; `{"enrolment","sequence","version","origin","state","exit_reason"}` for a
+    /// run.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
     /// A note's text.
@@ -152,10 +154,35 @@ pub async fn timeline(
                 message: None,
                 consent: None,
                 event: Some(EventView {
-                    id: e.id,
+                    id: Some(e.id),
                     actor: e.actor,
                     data: e.data,
                     note: e.note,
+                }),
+            },
+        ));
+    }
+    // Runs are read from themselves: when each started, on what, and how it stands.
+    for run in store.list_enrolments(auth.tenant, id).await? {
+        all.push((
+            run.enrolled_at,
+            TimelineEntry {
+                at: ts(run.enrolled_at),
+                kind: LeadEventKind::Enrolled.as_str(),
+                message: None,
+                consent: None,
+                event: Some(EventView {
+                    id: None,
+                    actor: "system".to_owned(),
+                    data: serde_json::json!({
+                        "enrolment": run.id,
+                        "sequence": run.sequence_id,
+                        "version": run.version,
+                        "origin": run.origin,
+                        "state": run.state,
+                        "exit_reason": run.exit_reason,
+                    }),
+                    note: None,
                 }),
             },
         ));
@@ -255,7 +282,7 @@ pub async fn add_note(
             message: None,
             consent: None,
             event: Some(EventView {
-                id: written.id,
+                id: Some(written.id),
                 actor: written.actor,
                 data: written.data,
                 note: written.note,
