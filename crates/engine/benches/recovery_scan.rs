@@ -17,94 +17,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::str::FromStr;
-use std::sync::Arc;
+mod common;
+
 use std::time::Instant;
 
+use common::{Raw, flag, flags, open};
 use domain::recovery::RecoveryRule;
 use domain::sequence::Definition;
 use domain::{SequenceId, Tenant, Timestamp};
 use engine::{Engine, EngineConfig, SandboxClock};
 use providers::sandbox::SandboxProvider;
-use sqlx::{AssertSqlSafe, Connection};
-use store::{NewSequence, Store, TenantSettings};
-
-struct Args {
-    backend: String,
-    postgres_url: Option<String>,
-    leads: i64,
-    due: i64,
-    rounds: usize,
-}
-
-fn args() -> Args {
-    let mut out = Args {
-        backend: "sqlite".into(),
-        postgres_url: std::env::var("LEADLINE_TEST_POSTGRES_URL").ok(),
-        leads: 1_000_000,
-        due: 10_000,
-        rounds: 5,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--backend" => out.backend = value(),
-            "--postgres-url" => out.postgres_url = Some(value()),
-            "--leads" => out.leads = value().parse().expect("--leads N"),
-            "--due" => out.due = value().parse().expect("--due N"),
-            "--rounds" => out.rounds = value().parse().expect("--rounds N"),
-            // cargo bench passes --bench
-            _ => {}
-        }
-    }
-    out
-}
+use std::sync::Arc;
+use store::{NewSequence, TenantSettings};
 
 const DAY_US: i64 = 86_400_000_000;
 
-/// The backend's way to run seeding SQL.
-enum Raw {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
-}
-
-impl Raw {
-    async fn run(&mut self, sql: &str) {
-        match self {
-            Raw::Sqlite(c) => {
-                sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut *c)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}: {sql}"));
-            }
-            Raw::Postgres(c) => {
-                sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut *c)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}: {sql}"));
-            }
-        }
-    }
-}
-
-/// A blob/uuid literal of `tenant` for each backend.
-fn id_literal(backend: &str, id: uuid::Uuid) -> String {
-    if backend == "sqlite" {
-        format!("X'{}'", id.simple())
-    } else {
-        format!("'{id}'::uuid")
-    }
-}
-
 /// Inserts the leads with one statement per group (a generated series of rows).
-async fn seed(raw: &mut Raw, backend: &str, tenant: uuid::Uuid, args: &Args, now_us: i64) {
-    let t = id_literal(backend, tenant);
-    let rest = (args.leads - args.due) / 4;
+async fn seed(raw: &mut Raw, tenant: uuid::Uuid, leads: i64, due: i64, now_us: i64) {
+    let t = raw.id(tenant);
+    let rest = (leads - due) / 4;
     // (count, status, quiet_since, attempts, last_touch_at)
     let groups = [
         (
-            args.due,
+            due,
             "contacted",
             Some(now_us - 4 * DAY_US),
             0,
@@ -120,7 +55,7 @@ async fn seed(raw: &mut Raw, backend: &str, tenant: uuid::Uuid, args: &Args, now
         ),
         (rest, "contacted", None, 0, now_us - 200 * DAY_US),
         (
-            args.leads - args.due - 3 * rest,
+            leads - due - 3 * rest,
             "won",
             Some(now_us - 30 * DAY_US),
             0,
@@ -129,7 +64,7 @@ async fn seed(raw: &mut Raw, backend: &str, tenant: uuid::Uuid, args: &Args, now
     ];
     for (n, status, quiet, attempts, touch) in groups {
         let quiet = quiet.map_or("NULL".to_owned(), |q| format!("{q} - i"));
-        let (series, id) = if backend == "sqlite" {
+        let (series, id) = if raw.sqlite() {
             (
                 format!(
                     "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})"
@@ -147,66 +82,34 @@ async fn seed(raw: &mut Raw, backend: &str, tenant: uuid::Uuid, args: &Args, now
              last_touch_at, touch_count, quiet_since, recovery_attempts) \
              SELECT {id}, {t}, '{status}', 'web_form', {touch}, {touch}, {touch} - i, 1, {quiet}, {attempts} FROM s"
         );
-        raw.run(&sql).await;
+        raw.run(sql).await;
     }
-    raw.run(if backend == "sqlite" {
-        "ANALYZE"
-    } else {
-        "ANALYZE leads"
-    })
-    .await;
+    raw.run("ANALYZE".to_owned()).await;
 }
 
 /// Puts the due leads back as they were before a pass.
-async fn reset(raw: &mut Raw, backend: &str, tenant: uuid::Uuid, now_us: i64) {
-    let t = id_literal(backend, tenant);
-    raw.run(&format!(
+async fn reset(raw: &mut Raw, tenant: uuid::Uuid, now_us: i64) {
+    let t = raw.id(tenant);
+    raw.run(format!(
         "UPDATE leads SET quiet_since = {q}, recovery_attempts = 0 WHERE tenant_id = {t} \
          AND status = 'contacted' AND recovery_attempts = 1 AND quiet_since = {now_us}",
         q = now_us - 4 * DAY_US
     ))
     .await;
-    raw.run("DELETE FROM enrolments").await;
-    raw.run("DELETE FROM lead_events").await;
-    raw.run("DELETE FROM jobs WHERE kind = 'sequence_step'")
+    raw.run("DELETE FROM enrolments".to_owned()).await;
+    raw.run("DELETE FROM jobs WHERE kind = 'sequence_step'".to_owned())
         .await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args = args();
+    let flags = flags();
+    let backend = flag(&flags, "backend", "sqlite".to_owned());
+    let leads: i64 = flag(&flags, "leads", 1_000_000);
+    let due: i64 = flag(&flags, "due", 10_000);
+    let rounds: usize = flag(&flags, "rounds", 5);
     let cipher = crypto::Cipher::new(crypto::KeyRing::generate());
-    let dir = tempfile::tempdir().unwrap();
-    let (store, mut raw): (Arc<dyn Store>, Raw) = match args.backend.as_str() {
-        "sqlite" => {
-            let url = format!("sqlite:{}", dir.path().join("bench.db").display());
-            let store = store_sqlite::SqliteStore::open(&url, cipher).await.unwrap();
-            let raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            (Arc::new(store), Raw::Sqlite(raw))
-        }
-        "postgres" => {
-            let url = args
-                .postgres_url
-                .clone()
-                .expect("--postgres-url or LEADLINE_TEST_POSTGRES_URL");
-            let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-            let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = sqlx::PgConnection::connect_with(&admin).await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let options = admin.options([("search_path", schema.as_str())]);
-            let store =
-                store_postgres::PostgresStore::connect_with_options(options.clone(), cipher, 8)
-                    .await
-                    .unwrap();
-            let raw = sqlx::PgConnection::connect_with(&options).await.unwrap();
-            println!("schema {schema} (drop it when done)");
-            (Arc::new(store), Raw::Postgres(raw))
-        }
-        other => panic!("--backend sqlite|postgres, not {other}"),
-    };
+    let (store, mut raw, _dir) = open(&flags, cipher, 8).await;
     let now: Timestamp = "2026-03-10T18:00:00Z".parse().unwrap();
     let clock = Arc::new(SandboxClock::new());
     clock.set(now);
@@ -246,25 +149,22 @@ async fn main() {
 
     let seeding = Instant::now();
     let now_us = now.as_microsecond();
-    seed(&mut raw, &args.backend, org.id.as_uuid(), &args, now_us).await;
+    seed(&mut raw, org.id.as_uuid(), leads, due, now_us).await;
     println!(
-        "{}: {} leads, {} due, seeded in {:.1} s",
-        args.backend,
-        args.leads,
-        args.due,
+        "{backend}: {leads} leads, {due} due, seeded in {:.1} s",
         seeding.elapsed().as_secs_f64()
     );
     let mut passes = Vec::new();
-    for round in 0..args.rounds {
+    for round in 0..rounds {
         if round > 0 {
-            reset(&mut raw, &args.backend, org.id.as_uuid(), now_us).await;
+            reset(&mut raw, org.id.as_uuid(), now_us).await;
         }
         let started = Instant::now();
         let report = engine.recover_one(tenant, &rules, now).await.unwrap();
         let took = started.elapsed();
         assert_eq!(
             report.started,
-            u64::try_from(args.due).unwrap(),
+            u64::try_from(due).unwrap(),
             "round {round}: {report:?}"
         );
         let again = Instant::now();
@@ -281,10 +181,7 @@ async fn main() {
     }
     passes.sort_by(f64::total_cmp);
     println!(
-        "{}: pass over {} leads starting {} runs: median {:.3} s, worst {:.3} s ({} rounds)",
-        args.backend,
-        args.leads,
-        args.due,
+        "{backend}: pass over {leads} leads starting {due} runs: median {:.3} s, worst {:.3} s ({} rounds)",
         passes[passes.len() / 2],
         passes[passes.len() - 1],
         passes.len()
