@@ -246,13 +246,13 @@ impl PostgresStore {
         advance: Advance,
         at: Timestamp,
     ) -> DbResult<bool> {
-        let (state, next_run_at, job) = match &advance {
-            Advance::Next { due, job } => ("active", Some(us(*due)), Some(job)),
-            Advance::Complete => ("completed", None, None),
+        let (state, to, next_run_at, job) = match &advance {
+            Advance::Next { step, due, job } => ("active", *step, Some(us(*due)), Some(job)),
+            Advance::Complete { step } => ("completed", *step, None, None),
         };
         let mut tx = self.pool.begin().await.map_err(db)?;
         let done = sqlx::query(
-            "UPDATE enrolments SET step = step + 1, state = $1, next_run_at = $2, updated_at = $3 \
+            "UPDATE enrolments SET step = $7, state = $1, next_run_at = $2, updated_at = $3 \
              WHERE id = $4 AND tenant_id = $5 AND state = 'active' AND step = $6",
         )
         .bind(state)
@@ -261,6 +261,7 @@ impl PostgresStore {
         .bind(id.as_uuid())
         .bind(tenant.id().as_uuid())
         .bind(from)
+        .bind(to)
         .execute(&mut *tx)
         .await
         .map_err(db)?;

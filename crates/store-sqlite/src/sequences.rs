@@ -276,12 +276,12 @@ impl SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let (state, next_run_at, job) = match &advance {
-                        Advance::Next { due, job } => ("active", Some(us(*due)), Some(job)),
-                        Advance::Complete => ("completed", None, None),
+                    let (state, to, next_run_at, job) = match &advance {
+                        Advance::Next { step, due, job } => ("active", *step, Some(us(*due)), Some(job)),
+                        Advance::Complete { step } => ("completed", *step, None, None),
                     };
                     let done = sqlx::query(
-                        "UPDATE enrolments SET step = step + 1, state = ?1, next_run_at = ?2, updated_at = ?3 \
+                        "UPDATE enrolments SET step = ?7, state = ?1, next_run_at = ?2, updated_at = ?3 \
                          WHERE id = ?4 AND tenant_id = ?5 AND state = 'active' AND step = ?6",
                     )
                     .bind(state)
@@ -290,6 +290,7 @@ impl SqliteStore {
                     .bind(id.as_uuid())
                     .bind(t.as_uuid())
                     .bind(from)
+                    .bind(to)
                     .execute(&mut *conn)
                     .await
                     .map_err(db)?;

@@ -1403,6 +1403,7 @@ pub async fn enrolments_advance_once_and_exit_once(store: S) {
 
     // Advancing from step 0 works once; a second worker's advance from 0 does nothing.
     let next = Advance::Next {
+        step: 1,
         due: t0() + secs(90_000),
         job: step_job(1, t0() + secs(90_000)),
     };
@@ -1455,7 +1456,13 @@ pub async fn enrolments_advance_once_and_exit_once(store: S) {
     );
     assert!(
         !store
-            .advance_enrolment(t, first, 1, Advance::Complete, t0() + secs(5000))
+            .advance_enrolment(
+                t,
+                first,
+                1,
+                Advance::Complete { step: 2 },
+                t0() + secs(5000)
+            )
             .await
             .unwrap()
     );
@@ -1472,7 +1479,7 @@ pub async fn enrolments_advance_once_and_exit_once(store: S) {
         .unwrap();
     assert!(
         store
-            .advance_enrolment(t, second, 0, Advance::Complete, t0())
+            .advance_enrolment(t, second, 0, Advance::Complete { step: 1 }, t0())
             .await
             .unwrap()
     );

@@ -451,8 +451,12 @@ pub struct NewEnrolment {
 /// Where an active run goes from the step it is at.
 #[derive(Debug, Clone)]
 pub enum Advance {
-    /// To the next step, due then, with the job that runs it.
-    Next { due: Timestamp, job: NewJob },
-    /// No step is left.
-    Complete,
+    /// To step `step` (the steps done so far), due then, with the job that runs it.
+    Next {
+        step: i32,
+        due: Timestamp,
+        job: NewJob,
+    },
+    /// No step is left; `step` steps were done.
+    Complete { step: i32 },
 }

@@ -638,3 +638,40 @@ async fn tags_enrol_new_leads_and_are_kept_and_replaced() {
     assert_eq!(lead["tags"], json!(["vip"]));
     assert_eq!(lead["status"], "contacted", "the status is left alone");
 }
+
+#[tokio::test]
+async fn steps_due_together_on_both_channels_go_out_together() {
+    let app = spawn_app().await;
+    let org = organisation(&app).await;
+    let body = json!({
+        "name": "Both at once",
+        "steps": [
+            { "channel": "sms", "delay": "P1D", "purpose": "informational",
+              "template": "Hi {{ first_name }}, we sent you the quote by email." },
+            { "channel": "email", "delay": "PT0S", "purpose": "informational",
+              "subject": "Your quote", "template": "Here is your quote, {{ first_name }}." },
+            { "channel": "sms", "delay": "PT0S", "purpose": "informational",
+              "template": "Same channel as the step before it: goes after the pair." }
+        ],
+        "enrol": { "sources": ["web_form"] }
+    });
+    create(&app, &org, &body).await;
+    let jane = lead(&app, &org, "+13125550161").await;
+    app.drain().await;
+    let before = outbound_to(&app, &org, &jane).await.len();
+    app.set_clock(&org, "2026-03-05T18:00:05Z").await;
+    // One job sends the pair; the third step is queued after it and sent in the same drain.
+    app.drain().await;
+    let sent = outbound_to(&app, &org, &jane).await;
+    let new: Vec<(&str, &str)> = sent[before..]
+        .iter()
+        .map(|m| (m["channel"].as_str().unwrap(), m["body"].as_str().unwrap()))
+        .collect();
+    assert_eq!(new.len(), 3, "{new:?}");
+    let pair: Vec<&str> = new[..2].iter().map(|(c, _)| *c).collect();
+    assert!(pair.contains(&"sms") && pair.contains(&"email"), "{new:?}");
+    assert!(new[2].1.starts_with("Same channel"), "{new:?}");
+    let run = &runs(&app, &org, &jane).await[0];
+    assert_eq!(run["state"], "completed");
+    assert_eq!(run["step"], 3, "three steps done");
+}

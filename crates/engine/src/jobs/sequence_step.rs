@@ -3,7 +3,9 @@
 //! The job finds the run where it left it (`step`), checks the exit rules once more (a reply
 //! that arrived while it waited ends the run here too), then sends the step's message through
 //! compliance, or skips it when its conditions do not hold or the lead has no address for its
-//! channel. A deferred send waits for its time without moving the run; anything else moves the
+//! channel. A step and the next one go out together (two dispatches at once) when the next
+//! falls due at the same instant on the other channel. A deferred send waits for its time
+//! without moving the run; anything else moves the
 //! run on, queueing the next step in the same transaction. A run that was exited, or moved on
 //! by another worker, is left alone.
 
@@ -90,7 +92,7 @@ impl Job for SequenceStep {
                     tenant,
                     run.id,
                     run.step,
-                    Advance::Complete,
+                    Advance::Complete { step: run.step },
                     engine.clock.now(),
                 )
                 .await?;
@@ -103,70 +105,60 @@ impl Job for SequenceStep {
             has_phone: lead.phone.is_some(),
             engagement: lead.engagement.level_at(engine.clock.now()),
         };
-        // A recovery run writes to someone who went quiet: marketing, whatever the step says.
-        let purpose = match run.origin {
-            Origin::Recovery => Purpose::Marketing,
-            Origin::Manual | Origin::Intake => step.purpose,
-        };
-        let to = address_of(&lead, step.channel).filter(|_| step.conditions.hold(facts));
-        if let Some(to) = to {
-            let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
-                JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
-            })?;
-            // The AI writer's draft, when the step asks for one and the writer gives one.
-            let message_key = format!("seq:{}:{}", run.id, run.step);
-            let drafted = match engine
-                .ai_draft(tenant, &org, &lead, step, run.origin, &message_key)
-                .await
-            {
-                Some(mut draft) => {
-                    if step.channel == domain::Channel::Sms
-                        && !draft.to_uppercase().contains("STOP")
-                    {
-                        draft.push_str(" {{ opt_out_line }}");
-                    }
-                    Some(domain::sequence::Step {
-                        template: draft,
-                        ..step.clone()
-                    })
-                }
-                None => None,
-            };
-            match compose(&org, &lead, drafted.as_ref().unwrap_or(step)) {
-                Ok(composed) => {
-                    let mut out = Outgoing::to_lead(tenant, org, lead, to, purpose, composed.body);
-                    out.subject = composed.subject;
-                    out.dedupe_key = Some(message_key);
-                    match engine.dispatch(out, Some(info)).await? {
-                        Dispatched::Deferred { until, .. } => {
-                            count("deferred");
-                            return Ok(Outcome::Defer(until));
-                        }
-                        Dispatched::Sent(_) | Dispatched::AlreadyHandled(_) => count("sent"),
-                        Dispatched::Blocked { .. } => count("blocked"),
-                        Dispatched::Failed { .. } => count("failed"),
-                    }
-                }
-                // A template that compiled but does not render for this lead (its output too
-                // long, its fuel spent): the step is lost, not the run.
-                Err(e) => {
-                    count("failed");
-                    tracing::warn!(enrolment = %run.id, step = run.step, error = %e, "sequence step did not render; skipped");
-                }
-            }
-        } else {
-            count("skipped");
+        // This step and the one right after it when that one falls due at the same instant on
+        // the other channel: they go out together, not one after the other.
+        let due = run.next_run_at.unwrap_or_else(|| engine.clock.now());
+        let mut group = vec![index];
+        if let Some(next) = definition.steps.get(index + 1)
+            && next.channel != step.channel
+            && definition.due_at(index + 1, run.enrolled_at, Some(due)) == Some(due)
+        {
+            group.push(index + 1);
         }
+        let org = store.get_tenant(tenant.id()).await?.ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!("organisation of the lead is gone"))
+        })?;
+        let at = |i: usize| Sending {
+            engine,
+            info,
+            tenant,
+            org: &org,
+            lead: &lead,
+            run: &run,
+            facts,
+            index: i,
+            step: &definition.steps[i],
+        };
+        let results = match group.as_slice() {
+            [a, b] => {
+                let (x, y) = tokio::join!(at(*a).send(), at(*b).send());
+                vec![x, y]
+            }
+            _ => vec![at(index).send().await],
+        };
+        let mut defer = None;
+        for sent in results {
+            if let Some(until) = sent? {
+                defer = Some(defer.map_or(until, |d: domain::Timestamp| d.max(until)));
+            }
+        }
+        // A held step waits for its time; one of the group already sent is found by its key
+        // when the job runs again, and not sent twice.
+        if let Some(until) = defer {
+            return Ok(Outcome::Defer(until));
+        }
+        let index = group.last().copied().unwrap_or(index);
         let now = engine.clock.now();
-        let next = run.step + 1;
+        let next = i32::try_from(index + 1).unwrap_or(i32::MAX);
         let advance = match definition.due_at(index + 1, run.enrolled_at, Some(now)) {
             Some(due) => Advance::Next {
+                step: next,
                 due,
                 job: step_job(engine, tenant, run.id, next, due),
             },
-            None => Advance::Complete,
+            None => Advance::Complete { step: next },
         };
-        let completed = matches!(advance, Advance::Complete);
+        let completed = matches!(advance, Advance::Complete { .. });
         if store
             .advance_enrolment(tenant, run.id, run.step, advance, now)
             .await?
@@ -178,5 +170,93 @@ impl Job for SequenceStep {
             }
         }
         Ok(Outcome::Done)
+    }
+}
+
+/// One step of a run to send.
+struct Sending<'a> {
+    engine: &'a Engine,
+    info: &'a JobInfo,
+    tenant: domain::Tenant,
+    org: &'a store::TenantRecord,
+    lead: &'a domain::Lead,
+    run: &'a domain::sequence::Enrolment,
+    facts: LeadFacts,
+    index: usize,
+    step: &'a domain::sequence::Step,
+}
+
+impl Sending<'_> {
+    /// Sends the step, or skips it (its conditions do not hold, the lead has no address for its
+    /// channel, its template does not render). `Some(until)` when compliance holds it until then.
+    async fn send(self) -> Result<Option<domain::Timestamp>, JobError> {
+        let Sending {
+            engine,
+            info,
+            tenant,
+            org,
+            lead,
+            run,
+            facts,
+            index,
+            step,
+        } = self;
+        // A recovery run writes to someone who went quiet: marketing, whatever the step says.
+        let purpose = match run.origin {
+            Origin::Recovery => Purpose::Marketing,
+            Origin::Manual | Origin::Intake => step.purpose,
+        };
+        let Some(to) = address_of(lead, step.channel).filter(|_| step.conditions.hold(facts))
+        else {
+            count("skipped");
+            return Ok(None);
+        };
+        // The AI writer's draft, when the step asks for one and the writer gives one.
+        let message_key = format!("seq:{}:{index}", run.id);
+        let drafted = match engine
+            .ai_draft(tenant, org, lead, step, run.origin, &message_key)
+            .await
+        {
+            Some(mut draft) => {
+                if step.channel == domain::Channel::Sms && !draft.to_uppercase().contains("STOP") {
+                    draft.push_str(" {{ opt_out_line }}");
+                }
+                Some(domain::sequence::Step {
+                    template: draft,
+                    ..step.clone()
+                })
+            }
+            None => None,
+        };
+        match compose(org, lead, drafted.as_ref().unwrap_or(step)) {
+            Ok(composed) => {
+                let mut out = Outgoing::to_lead(
+                    tenant,
+                    org.clone(),
+                    lead.clone(),
+                    to,
+                    purpose,
+                    composed.body,
+                );
+                out.subject = composed.subject;
+                out.dedupe_key = Some(message_key);
+                match engine.dispatch(out, Some(info)).await? {
+                    Dispatched::Deferred { until, .. } => {
+                        count("deferred");
+                        return Ok(Some(until));
+                    }
+                    Dispatched::Sent(_) | Dispatched::AlreadyHandled(_) => count("sent"),
+                    Dispatched::Blocked { .. } => count("blocked"),
+                    Dispatched::Failed { .. } => count("failed"),
+                }
+            }
+            // A template that compiled but does not render for this lead (its output too long,
+            // its fuel spent): the step is lost, not the run.
+            Err(e) => {
+                count("failed");
+                tracing::warn!(enrolment = %run.id, step = index, error = %e, "sequence step did not render; skipped");
+            }
+        }
+        Ok(None)
     }
 }
