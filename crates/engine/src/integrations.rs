@@ -200,9 +200,19 @@ fn read<T: Integration>(
         .get(&secret_name(T::KIND))
         .map(|raw| {
             serde_json::from_str(raw)
-                .map_err(|e| store::DbError::corrupt(format!("integration {}: {e}", T::KIND)))
+                .map_err(|e| unreadable(&format!("integration {}", T::KIND), &e))
         })
         .transpose()
+}
+
+/// A sealed setting that no longer reads. Only where it failed: serde's message can quote the
+/// value, and the value is a secret.
+pub(crate) fn unreadable(what: &str, e: &serde_json::Error) -> store::DbError {
+    store::DbError::corrupt(format!(
+        "{what} does not read (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
 }
 
 /// The providers that carry one organisation's messages.

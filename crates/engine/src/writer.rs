@@ -267,15 +267,21 @@ fn has_domain(lower: &str) -> bool {
 }
 
 impl Engine {
-    /// The organisation's AI writer settings, when it has set them.
+    /// The organisation's AI writer settings, when it has set them. A stored value that no
+    /// longer reads is a fault, not "not set" (as with provider integrations).
     pub async fn writer_settings(
         &self,
         tenant: Tenant,
     ) -> Result<Option<WriterSettings>, EngineError> {
         let secrets = self.store.get_tenant_secrets(tenant).await?;
-        Ok(secrets
+        secrets
             .get(SECRET)
-            .and_then(|json| serde_json::from_str(json).ok()))
+            .map(|json| {
+                serde_json::from_str(json).map_err(|e| {
+                    crate::integrations::unreadable("the AI writer settings", &e).into()
+                })
+            })
+            .transpose()
     }
 
     /// Sets (`Some`) or removes the organisation's AI writer.
@@ -511,6 +517,21 @@ mod tests {
         assert_eq!(s.cost_micros(usage), 4_500);
         assert!(s.problems().is_empty());
         assert!(!format!("{s:?}").contains("sk-ant"));
+    }
+
+    #[test]
+    fn settings_that_do_not_read_never_quote_their_values() {
+        let raw = r#"{"api_key":"k","model":"m","monthly_token_budget":"sk-ant-secret-value"}"#;
+        let e = serde_json::from_str::<WriterSettings>(raw)
+            .err()
+            .unwrap_or_else(|| panic!("read"));
+        assert!(
+            e.to_string().contains("sk-ant-secret-value"),
+            "serde quotes it: {e}"
+        );
+        let ours = crate::integrations::unreadable("the AI writer settings", &e).to_string();
+        assert!(!ours.contains("sk-ant"), "{ours}");
+        assert!(ours.contains("column"), "{ours}");
     }
 
     #[test]

@@ -27,17 +27,7 @@ fn view(settings: Option<WriterSettings>) -> WriterView {
     match settings {
         Some(s) => WriterView {
             enabled: true,
-            api_key_hint: Some(format!(
-                "••••{}",
-                s.api_key
-                    .chars()
-                    .rev()
-                    .take(4)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<String>()
-            )),
+            api_key_hint: Some(super::integrations::tail(&s.api_key, 4)),
             model: Some(s.model),
             monthly_token_budget: Some(s.monthly_token_budget),
             input_usd_per_mtok: Some(s.input_usd_per_mtok),

@@ -32,7 +32,8 @@ pub struct IntegrationView {
     pub hints: BTreeMap<String, String>,
 }
 
-fn tail(v: &str, n: usize) -> String {
+/// A secret as reads show it: its last `n` characters.
+pub(crate) fn tail(v: &str, n: usize) -> String {
     let chars: Vec<char> = v.chars().collect();
     let start = chars.len().saturating_sub(n);
     format!("••••{}", chars[start..].iter().collect::<String>())
