@@ -229,6 +229,15 @@ impl SignedIn {
             .cipher
             .verify_jwt(token, &state.auth.issuer, &state.auth.audience)
             .map_err(|_| ApiError::unauthorized())?;
+        Self::from_claims(&claims, state).await
+    }
+
+    /// The live session verified claims point to (an API access token's or a dashboard
+    /// cookie's: both name the same kind of session).
+    pub(crate) async fn from_claims(
+        claims: &AccessClaims,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
         let user: UserId = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
         let org: Option<TenantId> = claims
             .org
@@ -407,6 +416,16 @@ impl<S: Scope> FromRequestParts<AppState> for Auth<S> {
 }
 
 impl<S: Scope> Auth<S> {
+    /// The permission, for a principal the dashboard has already authenticated and checked
+    /// against `S` (its cookie session's role, see `dashboard::session`).
+    pub(crate) fn granted(tenant: Tenant, actor: Actor) -> Self {
+        Self {
+            tenant,
+            actor,
+            _scope: PhantomData,
+        }
+    }
+
     /// An operator acting in the organisation named by [`ORGANISATION_HEADER`]: allowed only
     /// while that organisation has a live support grant whose role reaches `S`, and recorded in
     /// the organisation's audit log, request by request (refusals under a grant included).

@@ -1,5 +1,6 @@
 //! The HTTP face of Leadline: the REST API under `/api/v1` (documented by OpenAPI at
-//! `/api/v1/openapi.json`), health and readiness, and metrics.
+//! `/api/v1/openapi.json`), the dashboard under `/app` ([`dashboard`]), health and readiness,
+//! and metrics.
 //!
 //! Handlers authenticate through extractors that hand out a tenant scope ([`auth`]), parse input
 //! at the edge into domain types, and call the engine; they never call a provider. Every error
@@ -7,6 +8,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 mod middleware;
@@ -412,7 +414,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found);
     let api = middleware::security_headers(serve(api, &state), &state.http, true);
     let hooks = middleware::security_headers(serve(hooks, &state), &state.http, false);
-    api.merge(hooks)
+    let dashboard =
+        middleware::security_headers(serve(dashboard::router(&state), &state), &state.http, false);
+    api.merge(hooks).merge(dashboard)
 }
 
 /// The router of the separate metrics listener (`metrics_bind`): metrics and health only.

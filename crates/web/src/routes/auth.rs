@@ -129,7 +129,17 @@ pub async fn login(
     headers: HeaderMap,
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let req = body.value;
+    sign_in(&state, ip, &headers, body.value).await.map(Json)
+}
+
+/// Checks a sign-in (limits, password, membership) and opens its session: the API's login and
+/// the dashboard's sign-in form share it, answers and audit entries included.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    req: LoginRequest,
+) -> ApiResult<TokenResponse> {
     let email = Email::parse(&req.email).map_err(|e| ApiError::field("email", e.to_string()))?;
     let organisation = req
         .organisation_id
@@ -141,7 +151,7 @@ pub async fn login(
         .transpose()?;
     let now = state.engine.clock.wall_now();
     let (start, end) = window(now, LOGIN_WINDOW);
-    let (email_key, ip_key) = login_keys(&state, &email, ip);
+    let (email_key, ip_key) = login_keys(state, &email, ip);
     let store = &state.engine.store;
     let email_failures = store.rate_limit_add(&email_key, start, end, 0).await?;
     let ip_failures = match &ip_key {
@@ -197,7 +207,7 @@ pub async fn login(
                 "platform operators sign in outside every organisation",
             ));
         }
-        let tokens = start_session(&state, &user, None, &headers, ip, now).await?;
+        let tokens = start_session(state, &user, None, headers, ip, now).await?;
         state
             .audit(AuditEvent {
                 tenant: None,
@@ -209,7 +219,7 @@ pub async fn login(
                 detail: serde_json::json!({}),
             })
             .await?;
-        return Ok(Json(tokens));
+        return Ok(tokens);
     }
     let memberships = store.list_memberships(user.id).await?;
     let membership = match organisation {
@@ -226,10 +236,10 @@ pub async fn login(
         return Err(ApiError::suspended());
     }
     let tokens = start_session(
-        &state,
+        state,
         &user,
         Some((tenant, membership.role)),
-        &headers,
+        headers,
         ip,
         now,
     )
@@ -245,7 +255,7 @@ pub async fn login(
             detail: serde_json::json!({}),
         })
         .await?;
-    Ok(Json(tokens))
+    Ok(tokens)
 }
 
 /// Opens a session for `user` as a member of an organisation with a role (`None`: a platform

@@ -409,3 +409,135 @@ impl GhlSigner {
         base64::engine::general_purpose::STANDARD.encode(self.0.sign(body).as_ref())
     }
 }
+
+/// A browser without JavaScript, for the dashboard: keeps its cookies, follows no redirects,
+/// and sends forms with the page's CSRF token.
+pub struct Visitor {
+    pub base: String,
+    client: Client,
+    cookies: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Visitor {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            base: app.base.clone(),
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: std::sync::Mutex::default(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The value of a cookie the site set, if it is still set.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Sets a cookie as if the site had (to present a forged or stale one).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let mut jar = self.cookies.lock().unwrap();
+        jar.retain(|(k, _)| k != name);
+        jar.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn keep(&self, res: &Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for v in res.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            jar.retain(|(name, _)| name != k);
+            if !attrs.contains("Max-Age=0") {
+                jar.push((k.to_owned(), val.to_owned()));
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    /// The page's body, asserting its status.
+    pub async fn page(&self, path: &str, status: u16) -> String {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), status, "GET {path}");
+        res.text().await.unwrap()
+    }
+
+    /// Posts `fields` as a form, as a browser on this site would (same-origin fetch metadata).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    /// Signs in through the form; the answer to the form's POST.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        let form = self.page("/app/login", 200).await;
+        let csrf = csrf_of(&form);
+        self.post(
+            "/app/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_of(html: &str) -> String {
+    hidden_of(html, "csrf")
+}
+
+/// The value of the page's first hidden field `name`.
+pub fn hidden_of(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("the page has the field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Where a redirect points.
+pub fn location(res: &Response) -> String {
+    res.headers()
+        .get("location")
+        .expect("a redirect")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
