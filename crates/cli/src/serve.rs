@@ -333,7 +333,10 @@ fn print_start(
             "  the organisation {:?} and its owner:\n\n    email     {}\n    password  {}  (shown once; choose a new one at first sign-in)\n",
             first.org_name, first.owner_email, first.owner_password
         );
-        println!("Sign in:\n");
+        println!(
+            "Sign in to the dashboard at http://{local}/app (it asks for a new password first),"
+        );
+        println!("or through the API:\n");
         println!(
             "  curl -s http://{local}/api/v1/auth/login -H 'Content-Type: application/json' \\\n    -d '{{\"email\": \"{}\", \"password\": \"{}\"}}'\n",
             first.owner_email, first.owner_password

@@ -1,6 +1,8 @@
 //! The dashboard as a browser without JavaScript sees it: signing in, the lead pages, the role
 //! matrix, CSRF refusals, escaping, and tenancy.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{TestApp, Visitor, csrf_of, hidden_of, location, spawn_app};
@@ -573,4 +575,111 @@ async fn assets_are_served_by_content_hash_and_cached_for_good() {
     assert_eq!(visitor.get("/app/assets/app-0000.css").await.status(), 404);
     // No inline script or style anywhere: the policy would refuse it.
     assert!(!page.contains("<script>") && !page.contains("style="));
+}
+
+#[tokio::test]
+async fn a_generated_password_is_replaced_before_anything_else() {
+    let app = spawn_app().await;
+    let org = app.org("Acme Roofing").await;
+    let user = app
+        .store
+        .create_user(store::NewUser {
+            id: domain::UserId::new(),
+            email: domain::Email::parse("owner@acme.example").unwrap(),
+            password_hash: crypto::hash_password("generated-0123456789").unwrap(),
+            must_change_password: true,
+            operator: false,
+            created_at: app.engine.clock.now(),
+        })
+        .await
+        .unwrap();
+    app.store
+        .add_membership(
+            domain::Tenant::from_authenticated(org.id),
+            user.id,
+            Role::Owner,
+            app.engine.clock.now(),
+        )
+        .await
+        .unwrap();
+    let owner = Visitor::new(&app);
+    assert_eq!(
+        owner
+            .sign_in("owner@acme.example", "generated-0123456789")
+            .await
+            .status(),
+        303
+    );
+    let res = owner.get("/app/leads").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/app/password");
+    let form = owner.page("/app/password", 200).await;
+    assert!(form.contains("Your password was generated for you."));
+    let csrf = csrf_of(&form);
+    let res = owner
+        .post(
+            "/app/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "generated-0123456789"),
+                ("new_password", PASSWORD),
+                ("confirm_password", "something else entirely"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("does not match the new password")
+    );
+    let res = owner
+        .post(
+            "/app/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "generated-0123456789"),
+                ("new_password", "short"),
+                ("confirm_password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("new_password: must be at least 12 characters")
+    );
+    let res = owner
+        .post(
+            "/app/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "generated-0123456789"),
+                ("new_password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/app/leads");
+    assert_eq!(
+        owner.get("/app/leads").await.status(),
+        200,
+        "the same session goes on"
+    );
+    let again = Visitor::new(&app);
+    assert_eq!(
+        again
+            .sign_in("owner@acme.example", "generated-0123456789")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        again.sign_in("owner@acme.example", PASSWORD).await.status(),
+        303
+    );
 }

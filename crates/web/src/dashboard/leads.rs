@@ -12,7 +12,7 @@ use engine::dispatch::Outgoing;
 use serde::Deserialize;
 
 use super::session::{Form, Member, see_other};
-use super::{PageError, Shell, render, when};
+use super::{Id, PageError, Shell, render, when};
 use crate::AppState;
 use crate::auth::{ClientIp, scope};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -250,7 +250,7 @@ pub async fn detail(
     State(state): State<AppState>,
     ip: ClientIp,
     member: Member<scope::LeadsRead>,
-    ApiPath(id): ApiPath<LeadId>,
+    Id(id): Id<LeadId>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
     let mut page = lead_page(&state, ip, &member, id).await?;
@@ -507,7 +507,7 @@ pub async fn send(
     State(state): State<AppState>,
     ip: ClientIp,
     member: Member<scope::LeadsWrite>,
-    ApiPath(id): ApiPath<LeadId>,
+    Id(id): Id<LeadId>,
     form: Form,
 ) -> Result<Response, PageError> {
     let channel = match form.get("channel") {
@@ -573,7 +573,7 @@ pub async fn status(
     State(state): State<AppState>,
     ip: ClientIp,
     member: Member<scope::LeadsWrite>,
-    ApiPath(id): ApiPath<LeadId>,
+    Id(id): Id<LeadId>,
     form: Form,
 ) -> Result<Response, PageError> {
     let to = form
@@ -602,7 +602,7 @@ pub async fn note(
     State(state): State<AppState>,
     ip: ClientIp,
     member: Member<scope::LeadsWrite>,
-    ApiPath(id): ApiPath<LeadId>,
+    Id(id): Id<LeadId>,
     form: Form,
 ) -> Result<Response, PageError> {
     let (_, Json(_note)) = crate::routes::followup::add_note(

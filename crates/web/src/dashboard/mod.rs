@@ -43,6 +43,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/app/", get(home))
         .route("/app/login", get(signin::page).post(signin::submit))
         .route("/app/logout", post(signin::logout))
+        .route(
+            "/app/password",
+            get(signin::password_page).post(signin::password_submit),
+        )
         .route("/app/leads", get(leads::list))
         .route("/app/leads/{id}", get(leads::detail))
         .route("/app/leads/{id}/messages", post(leads::send))
@@ -226,16 +230,7 @@ impl IntoResponse for PageError {
                 };
                 return session::see_other(&to);
             }
-            PageError::ChoosePassword => {
-                return (
-                    StatusCode::FORBIDDEN,
-                    "Choose a new password first",
-                    "your password was generated: choose your own through the API \
-                     (POST /api/v1/auth/password), then sign in again"
-                        .to_owned(),
-                )
-                    .into_page();
-            }
+            PageError::ChoosePassword => return session::see_other("/app/password"),
             PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", why),
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -283,6 +278,25 @@ impl IntoPage for (StatusCode, &'static str, String) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, heading).into_response(),
         }
+    }
+}
+
+/// An id in the path: one that does not parse is a page not found (not an API problem).
+#[derive(Debug)]
+pub struct Id<T>(pub T);
+
+impl<T: std::str::FromStr + Send> axum::extract::FromRequestParts<AppState> for Id<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| PageError::NotFound)?;
+        raw.parse().map(Id).map_err(|_| PageError::NotFound)
     }
 }
 

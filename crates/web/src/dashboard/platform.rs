@@ -11,7 +11,7 @@ use domain::TenantId;
 use serde::Deserialize;
 
 use super::session::{Form, Seat, see_other};
-use super::{PageError, Shell, render, when};
+use super::{Id, PageError, Shell, render, when};
 use crate::AppState;
 use crate::auth::{ClientIp, OperatorSession, SignedIn};
 use crate::extract::{ApiJson, ApiPath};
@@ -140,7 +140,7 @@ pub async fn suspend(
     State(state): State<AppState>,
     ip: ClientIp,
     seat: Seat,
-    ApiPath(id): ApiPath<TenantId>,
+    Id(id): Id<TenantId>,
     _form: Form,
 ) -> Result<Response, PageError> {
     let op = operator(&seat)?;
@@ -153,7 +153,7 @@ pub async fn resume(
     State(state): State<AppState>,
     ip: ClientIp,
     seat: Seat,
-    ApiPath(id): ApiPath<TenantId>,
+    Id(id): Id<TenantId>,
     _form: Form,
 ) -> Result<Response, PageError> {
     let op = operator(&seat)?;

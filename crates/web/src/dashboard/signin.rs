@@ -11,7 +11,8 @@ use super::session::{self, Form, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Seat};
 use super::{PageError, Shell, render};
 use crate::AppState;
 use crate::auth::{AccessClaims, ClientIp};
-use crate::routes::auth::{LoginRequest, sign_in};
+use crate::extract::ApiJson;
+use crate::routes::auth::{ChangePassword, LoginRequest, sign_in};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -168,4 +169,104 @@ pub async fn logout(
         session::set_cookie(&state, SESSION_COOKIE, "", Some(0)),
     );
     Ok(res.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    shell: Shell,
+    required: bool,
+    errors: Vec<(String, String)>,
+}
+
+fn password_shell(seat: &Seat) -> Shell {
+    let mut shell = Shell::bare("Choose a password", seat.csrf.clone());
+    shell.signed_in = true;
+    shell
+}
+
+fn must_change(seat: &Seat) -> bool {
+    match &seat.signed_in {
+        crate::auth::SignedIn::Member(m) => m.must_change_password,
+        crate::auth::SignedIn::Operator(o) => o.must_change_password,
+    }
+}
+
+/// Choosing a new password: required after a generated one (the first owner's, an invited
+/// operator's), open to anyone signed in.
+pub async fn password_page(seat: Seat) -> Response {
+    let page = PasswordPage {
+        shell: password_shell(&seat),
+        required: must_change(&seat),
+        errors: Vec::new(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    seat: Seat,
+    form: Form,
+) -> Result<Response, PageError> {
+    let mut errors = Vec::new();
+    if form.raw("new_password") != form.raw("confirm_password") {
+        errors.push((
+            "confirm_password".to_owned(),
+            "does not match the new password".to_owned(),
+        ));
+    }
+    if errors.is_empty() {
+        let change = ChangePassword {
+            current_password: form.raw("current_password").to_owned(),
+            new_password: form.raw("new_password").to_owned(),
+        };
+        match crate::routes::auth::change_password(
+            State(state.clone()),
+            ip,
+            seat.signed_in.clone(),
+            ApiJson {
+                value: change,
+                raw: bytes::Bytes::new(),
+            },
+        )
+        .await
+        {
+            Ok(_) => {
+                // The same session goes on, no longer bound to choosing a password.
+                let cookie = session::issue(
+                    &state,
+                    seat.user(),
+                    seat.signed_in.tenant().map(|t| t.id()),
+                    seat.session(),
+                    false,
+                )?;
+                let to = if seat.role.is_some() {
+                    "/app/leads"
+                } else {
+                    "/app/platform"
+                };
+                let mut res = session::see_other(to);
+                res.headers_mut().append(
+                    SET_COOKIE,
+                    session::set_cookie(&state, SESSION_COOKIE, &cookie, None),
+                );
+                return Ok(res);
+            }
+            Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+                errors = e
+                    .errors
+                    .iter()
+                    .map(|f| (f.field.clone(), f.message.clone()))
+                    .collect();
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let page = PasswordPage {
+        shell: password_shell(&seat),
+        required: must_change(&seat),
+        errors,
+    };
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
