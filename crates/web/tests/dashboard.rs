@@ -383,6 +383,19 @@ async fn forms_without_this_sessions_token_or_from_another_site_are_refused() {
         .await;
     assert_eq!(res.status(), 403);
 
+    // A planted sign-in CSRF cookie never stands for the session's token.
+    agent.set_cookie("ll_login_csrf", "planted-planted-planted-planted-planted");
+    let res = agent
+        .post(
+            &path,
+            &[
+                ("csrf", "planted-planted-planted-planted-planted"),
+                ("text", "planted"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+
     // A cross-site POST is refused before it reaches the form, token or not.
     let own = csrf_of(&agent.page("/app/leads", 200).await);
     let res = reqwest::Client::new()
@@ -682,4 +695,82 @@ async fn a_generated_password_is_replaced_before_anything_else() {
         again.sign_in("owner@acme.example", PASSWORD).await.status(),
         303
     );
+}
+
+async fn reply(app: &TestApp, org: &common::Org, body: &str) {
+    let res = app
+        .post(
+            org,
+            "/api/v1/sandbox/inbound",
+            &json!({ "from": "+13125550142", "body": body }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    app.drain().await;
+}
+
+#[tokio::test]
+async fn the_inbox_shows_replies_and_an_agent_settles_an_opt_out_review() {
+    let app = spawn_app().await;
+    let org = app.org("Acme Roofing").await;
+    let id = lead(&app, &org, "Jane Doe").await;
+    app.drain().await;
+    reply(&app, &org, "Thursday works <i>fine</i>").await;
+    reply(&app, &org, "please stop texting me").await;
+
+    let viewer = signed_in(&app, &org, "viewer@acme.example", Role::Viewer).await;
+    let page = viewer.page("/app/inbox", 200).await;
+    assert!(
+        page.contains("Thursday works &#60;i&#62;fine&#60;/i&#62;")
+            || page.contains("Thursday works &lt;i&gt;")
+    );
+    assert!(page.contains(&format!("/app/leads/{id}")));
+    assert!(page.contains("en.stop_contacting"), "{page}");
+    assert!(
+        !page.contains("It is an opt-out"),
+        "a viewer decides nothing"
+    );
+    let review = page
+        .split("/app/inbox/reviews/")
+        .nth(1)
+        .map(|s| s.split('"').next().unwrap().to_owned());
+    assert!(review.is_none(), "no form for a viewer");
+
+    let agent = signed_in(&app, &org, "agent@acme.example", Role::Agent).await;
+    let page = agent.page("/app/inbox", 200).await;
+    assert!(page.contains("please stop texting me"));
+    let review = page
+        .split("action=\"/app/inbox/reviews/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forged = viewer
+        .post(
+            &format!("/app/inbox/reviews/{review}"),
+            &[
+                ("csrf", &csrf_of(&viewer.page("/app/inbox", 200).await)),
+                ("resolution", "dismissed"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+    let res = agent
+        .post(
+            &format!("/app/inbox/reviews/{review}"),
+            &[("csrf", &csrf_of(&page)), ("resolution", "dismissed")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/app/inbox?done=dismissed");
+    let after = agent.page("/app/inbox?done=dismissed", 200).await;
+    assert!(after.contains("the opt-out it caused is lifted"));
+    assert!(after.contains("Nothing waiting."));
+    // The lead can be written to again.
+    let lead_page = agent.page(&format!("/app/leads/{id}"), 200).await;
+    assert!(lead_page.contains("goes now"), "{lead_page}");
 }

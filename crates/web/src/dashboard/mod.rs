@@ -13,6 +13,7 @@
 //! this origin's own script and style, with no inline code.
 
 pub mod assets;
+mod inbox;
 mod leads;
 mod platform;
 pub mod session;
@@ -47,6 +48,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/app/password",
             get(signin::password_page).post(signin::password_submit),
         )
+        .route("/app/inbox", get(inbox::page))
+        .route("/app/inbox/reviews/{id}", post(inbox::resolve))
         .route("/app/leads", get(leads::list))
         .route("/app/leads/{id}", get(leads::detail))
         .route("/app/leads/{id}/messages", post(leads::send))
@@ -114,7 +117,10 @@ pub struct NavItem {
 }
 
 /// The sections, and the least role that opens each.
-const SECTIONS: &[(&str, &str, &str, Role)] = &[("leads", "/app/leads", "Leads", Role::Viewer)];
+const SECTIONS: &[(&str, &str, &str, Role)] = &[
+    ("leads", "/app/leads", "Leads", Role::Viewer),
+    ("inbox", "/app/inbox", "Inbox", Role::Viewer),
+];
 
 impl Shell {
     /// The shell of a page in the member's organisation.

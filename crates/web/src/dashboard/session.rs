@@ -143,6 +143,10 @@ pub fn issue(
 /// Resolves the session cookie of every dashboard request into a [`Seat`] (left out when
 /// there is none, or it is no longer good), and renews the cookie of an active session.
 pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // Assets are the same for everyone: no session read for them.
+    if req.uri().path().starts_with("/app/assets/") {
+        return next.run(req).await;
+    }
     let mut renewed = None;
     let mut clear = false;
     if let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(str::to_owned) {
@@ -350,10 +354,22 @@ impl FromRequest<AppState> for Form {
     type Rejection = PageError;
 
     async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = match req.extensions().get::<Seat>() {
-            Some(seat) => Some(seat.csrf.clone()),
-            None => cookie(req.headers(), LOGIN_CSRF_COOKIE).map(str::to_owned),
-        };
+        // The session's token; or, on the sign-in form only (which a signed-in browser may
+        // still hold open in another tab), the value doubled in the CSRF cookie. A doubled
+        // cookie is weaker (a sibling host could plant one), so it never stands for a session.
+        let signing_in = req.uri().path() == "/app/login";
+        let expected: Vec<String> = req
+            .extensions()
+            .get::<Seat>()
+            .map(|seat| seat.csrf.clone())
+            .into_iter()
+            .chain(
+                cookie(req.headers(), LOGIN_CSRF_COOKIE)
+                    .filter(|_| signing_in)
+                    .map(str::to_owned),
+            )
+            .filter(|e| !e.is_empty())
+            .collect();
         let body = axum::body::to_bytes(req.into_body(), MAX_FORM)
             .await
             .map_err(|_| PageError::BadRequest("the form is too large".to_owned()))?;
@@ -362,10 +378,9 @@ impl FromRequest<AppState> for Form {
             .collect();
         let form = Form { pairs };
         let presented = form.raw("csrf");
-        let matches = expected.is_some_and(|e| {
-            !e.is_empty()
-                && subtle::ConstantTimeEq::ct_eq(e.as_bytes(), presented.as_bytes()).into()
-        });
+        let matches = expected
+            .iter()
+            .any(|e| subtle::ConstantTimeEq::ct_eq(e.as_bytes(), presented.as_bytes()).into());
         if !matches {
             return Err(PageError::Csrf);
         }
