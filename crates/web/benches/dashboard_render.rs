@@ -129,7 +129,7 @@ async fn main() {
                     "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})"
                 ),
                 // Below every UUIDv7 the API gives: the sealed leads are the newest page.
-                "X'00' || randomblob(15)",
+                "unhex('00' || hex(randomblob(15)))",
             )
         } else {
             (
@@ -140,8 +140,8 @@ async fn main() {
         raw.run(format!(
             "{series} INSERT INTO leads (id, tenant_id, status, source, created_at, updated_at, \
              last_touch_at, touch_count) \
-             SELECT {id}, {t}, '{status}', 'web_form', {start_us} + i * 6 * 300000, \
-             {start_us} + i * 6 * 300000, {start_us} + i * 6 * 300000, 1 FROM s"
+             SELECT {id}, {t}, '{status}', 'web_form', {start_us} + CAST(i AS BIGINT) * 1800000, \
+             {start_us} + CAST(i AS BIGINT) * 1800000, {start_us} + CAST(i AS BIGINT) * 1800000, 1 FROM s"
         ))
         .await;
     }
