@@ -108,6 +108,43 @@ async fn shoot(browser: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Fills in the sign-in form and sends it.
+async fn sign_in(browser: &Client, email: &str) {
+    browser
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits for the page whose main heading reads `title`: after a click the old page stays
+/// in place until the new one loads, so reading "the" heading at once can read the old one.
+async fn heading(browser: &Client, title: &str) {
+    let xpath = format!("//main//h1[normalize-space()='{title}']");
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("the page {title:?} opens: {e}"));
+}
+
 async fn text_of(browser: &Client, css: &str) -> String {
     browser
         .wait()
@@ -142,26 +179,9 @@ async fn a_member_watches_a_lead_arrive_and_be_answered_then_writes_to_it() {
     // Sign in.
     b.goto(&format!("{}/app/leads", app.base)).await.unwrap();
     assert_eq!(text_of(&b, "h1").await, "Sign in");
-    b.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("agent@acme.example")
-        .await
-        .unwrap();
-    b.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
     shoot(&b, "01-sign-in").await;
-    b.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(text_of(&b, "main h1").await, "Leads");
+    sign_in(&b, "agent@acme.example").await;
+    heading(&b, "Leads").await;
     assert!(text_of(&b, "p.empty").await.contains("No leads match."));
     shoot(&b, "02-leads-empty").await;
 
@@ -253,26 +273,9 @@ async fn a_member_watches_a_lead_arrive_and_be_answered_then_writes_to_it() {
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&b, "main h1").await, "Sign in");
-    b.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("ops@leadline.example")
-        .await
-        .unwrap();
-    b.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(text_of(&b, "main h1").await, "Client organisations");
+    heading(&b, "Sign in").await;
+    sign_in(&b, "ops@leadline.example").await;
+    heading(&b, "Client organisations").await;
     assert!(text_of(&b, "table.list").await.contains("Acme Roofing"));
     shoot(&b, "06-platform").await;
 

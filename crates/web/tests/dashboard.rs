@@ -774,3 +774,28 @@ async fn the_inbox_shows_replies_and_an_agent_settles_an_opt_out_review() {
     let lead_page = agent.page(&format!("/app/leads/{id}"), 200).await;
     assert!(lead_page.contains("goes now"), "{lead_page}");
 }
+
+#[tokio::test]
+async fn the_audit_log_is_for_admins_and_shows_who_read_what() {
+    let app = spawn_app().await;
+    let org = app.org("Acme Roofing").await;
+    let id = lead(&app, &org, "Jane Doe").await;
+    let agent = signed_in(&app, &org, "agent@acme.example", Role::Agent).await;
+    agent.page(&format!("/app/leads/{id}"), 200).await;
+    let nav = agent.page("/app/leads", 200).await;
+    assert!(
+        !nav.contains("/app/audit"),
+        "an agent is not offered the audit log"
+    );
+    assert_eq!(agent.get("/app/audit").await.status(), 403);
+
+    let admin = signed_in(&app, &org, "admin@acme.example", Role::Admin).await;
+    let page = admin.page("/app/audit", 200).await;
+    assert!(page.contains("Audit log</a>"), "in the admin's navigation");
+    assert!(
+        page.contains("lead.read"),
+        "the agent's read of the lead is there"
+    );
+    assert!(page.contains(&format!("lead {id}")));
+    assert!(page.contains("auth.login"));
+}

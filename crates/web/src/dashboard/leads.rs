@@ -23,25 +23,11 @@ use crate::routes::leads::{ListLeads, UpdateLead};
 use crate::views::LeadView;
 
 /// Statuses a person can choose (an opt-out comes only from the lead).
-const SETTABLE: [LeadStatus; 6] = [
-    LeadStatus::New,
-    LeadStatus::Contacted,
-    LeadStatus::Engaged,
-    LeadStatus::Booked,
-    LeadStatus::Won,
-    LeadStatus::Lost,
-];
-
-/// Every status, for the filter.
-const ALL_STATUSES: [LeadStatus; 7] = [
-    LeadStatus::New,
-    LeadStatus::Contacted,
-    LeadStatus::Engaged,
-    LeadStatus::Booked,
-    LeadStatus::Won,
-    LeadStatus::Lost,
-    LeadStatus::OptedOut,
-];
+fn settable() -> impl Iterator<Item = LeadStatus> {
+    LeadStatus::ALL
+        .into_iter()
+        .filter(|s| *s != LeadStatus::OptedOut)
+}
 
 /// One row of the list.
 #[derive(Debug)]
@@ -124,7 +110,10 @@ pub async fn list(
         q: text,
         status: status.clone().unwrap_or_default(),
         source: source.clone().unwrap_or_default(),
-        statuses: ALL_STATUSES.iter().map(|s| s.as_str().to_owned()).collect(),
+        statuses: LeadStatus::ALL
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
         next: None,
         error: None,
     };
@@ -322,7 +311,7 @@ async fn lead_page(
         email: lead.email.clone().unwrap_or_default(),
         tags: lead.tags.iter().collect::<Vec<_>>().join(", "),
         engagement: format!("{:?}", lead.engagement).to_lowercase(),
-        statuses: SETTABLE.iter().map(|s| s.as_str().to_owned()).collect(),
+        statuses: settable().map(|s| s.as_str().to_owned()).collect(),
         can_write: can_write && lead.status != LeadStatus::OptedOut,
         channels,
         answers,

@@ -13,6 +13,7 @@
 //! this origin's own script and style, with no inline code.
 
 pub mod assets;
+mod audit;
 mod inbox;
 mod leads;
 mod platform;
@@ -48,6 +49,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/app/password",
             get(signin::password_page).post(signin::password_submit),
         )
+        .route("/app/audit", get(audit::page))
         .route("/app/inbox", get(inbox::page))
         .route("/app/inbox/reviews/{id}", post(inbox::resolve))
         .route("/app/leads", get(leads::list))
@@ -120,6 +122,7 @@ pub struct NavItem {
 const SECTIONS: &[(&str, &str, &str, Role)] = &[
     ("leads", "/app/leads", "Leads", Role::Viewer),
     ("inbox", "/app/inbox", "Inbox", Role::Viewer),
+    ("audit", "/app/audit", "Audit log", Role::Admin),
 ];
 
 impl Shell {
